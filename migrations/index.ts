@@ -1,0 +1,7 @@
+import { InitialSchema1764230400000 } from './1764230400000-InitialSchema';
+
+/**
+ * Every migration, in order. Listed explicitly (not globbed) so the same list
+ * loads from ts-jest, ts-node and the compiled dist/ alike.
+ */
+export const MIGRATIONS = [InitialSchema1764230400000];

@@ -1,0 +1,27 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
+import { AuthModule } from '../auth/auth.module';
+import { TenantsModule } from '../tenants/tenants.module';
+import { APIKeySecrets } from './application/api-key-secrets';
+import { APIKeysService } from './application/api-keys.service';
+import { KeyVerifier } from './application/key-verifier';
+import { VerifyKeyService } from './application/verify-key.service';
+import { APIKeyRepository } from './domain/api-key.repository';
+import { APIKeysController } from './http/api-keys.controller';
+import { VerifyController } from './http/verify.controller';
+import { TypeOrmAPIKeyRepository } from './infrastructure/typeorm-api-key.repository';
+
+/** API keys: lifecycle (K1–K7), verification (K8, A3) and scopes (A4). */
+@Module({
+  imports: [AuthModule, AuditModule, TenantsModule],
+  controllers: [APIKeysController, VerifyController],
+  providers: [
+    APIKeysService,
+    APIKeySecrets,
+    KeyVerifier,
+    VerifyKeyService,
+    { provide: APIKeyRepository, useClass: TypeOrmAPIKeyRepository },
+  ],
+  exports: [APIKeysService, KeyVerifier],
+})
+export class APIKeysModule {}

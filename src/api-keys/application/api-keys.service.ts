@@ -1,0 +1,289 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { AuditRecorder } from '../../audit/application/audit-recorder.service';
+import { AppConfig } from '../../config/app-config';
+import { actorOf, hasRole, Principal } from '../../auth/principal';
+import { TransactionContext, UnitOfWork } from '../../shared/application/unit-of-work';
+import type { RequestMeta } from '../../shared/domain/actor';
+import { Clock } from '../../shared/domain/clock';
+import { DomainError, ValidationFailedError } from '../../shared/domain/domain-error';
+import { TenantsService } from '../../tenants/application/tenants.service';
+import { APIKey, APIKeyStatus } from '../domain/api-key';
+import { APIKeyNotFoundError, KeyLimitReachedError, ScopeTooWideError } from '../domain/api-key.errors';
+import { APIKeyCursor, APIKeyRepository } from '../domain/api-key.repository';
+import { PermissionScope } from '../domain/permission-scope';
+import { APIKeySecrets } from './api-key-secrets';
+
+export interface CreateAPIKeyCommand {
+  name: string;
+  permissionScope: unknown;
+  expiresAt?: Date | null;
+  userId?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface UpdateAPIKeyCommand {
+  name?: string;
+  enabled?: boolean;
+  expiresAt?: Date | null;
+  permissionScope?: unknown;
+  metadata?: Record<string, unknown>;
+}
+
+export interface ListAPIKeysQuery {
+  limit: number;
+  cursor?: string;
+  userId?: string;
+  status?: APIKeyStatus;
+  name?: string;
+}
+
+export interface APIKeyPage {
+  data: APIKey[];
+  nextCursor: string | null;
+}
+
+export interface APIKeyUsage {
+  requestsCount: number;
+  tokensUsed: number;
+  creditsUsed: number;
+  lastUsedAt: Date | null;
+}
+
+/** Longest grace period a rotation may ask for (30 days). */
+export const MAX_GRACE_PERIOD_SECONDS = 30 * 24 * 3600;
+
+/**
+ * The key lifecycle (K1, K3–K7). Every state change commits together with its
+ * audit event; permission rules (own keys for developers, scope no wider than
+ * the creator's, per-tenant key limit) are decided here, not in controllers.
+ */
+@Injectable()
+export class APIKeysService {
+  constructor(
+    private readonly keys: APIKeyRepository,
+    private readonly uow: UnitOfWork,
+    private readonly secrets: APIKeySecrets,
+    private readonly audit: AuditRecorder,
+    private readonly tenants: TenantsService,
+    private readonly clock: Clock,
+    private readonly config: AppConfig,
+  ) {}
+
+  async create(principal: Principal, cmd: CreateAPIKeyCommand, request: RequestMeta): Promise<{ key: APIKey; token: string }> {
+    const userId = cmd.userId ?? principal.sub;
+    if (userId !== principal.sub && !hasRole(principal, 'admin', 'service')) {
+      throw new DomainError('forbidden', 'Developers may only create keys for themselves; omit user_id.');
+    }
+    const scope = PermissionScope.parse(cmd.permissionScope);
+    this.assertWithinCreatorScope(principal, scope);
+    const now = this.clock.now();
+    const { token, hash } = this.secrets.mint();
+    const key = APIKey.create(
+      {
+        id: randomUUID(),
+        tenantId: principal.tenantId,
+        userId,
+        name: cmd.name,
+        keyHash: hash,
+        start: token.start,
+        scope,
+        expiresAt: cmd.expiresAt ?? null,
+        metadata: cmd.metadata ?? {},
+        createdBy: principal.sub,
+      },
+      now,
+    );
+    await this.uow.run(async (tx) => {
+      // Serialize creations per tenant so the key limit holds under concurrency.
+      await this.tenants.lock(principal.tenantId, tx);
+      const live = await this.keys.countLive(principal.tenantId, now, tx);
+      if (live >= this.config.maxKeysPerTenant) throw new KeyLimitReachedError(this.config.maxKeysPerTenant);
+      await this.keys.insert(key, tx);
+      await this.record(principal, request, 'api_key.created', key, tx, {
+        name: key.name,
+        user_id: key.userId,
+        start: key.start,
+        permission_scope: key.scope.toJSON(),
+        expires_at: key.expiresAt?.toISOString() ?? null,
+      });
+    });
+    return { key, token: token.value };
+  }
+
+  async list(principal: Principal, query: ListAPIKeysQuery): Promise<APIKeyPage> {
+    let userId = query.userId;
+    if (!hasRole(principal, 'admin')) {
+      if (userId !== undefined && userId !== principal.sub) {
+        throw new DomainError('forbidden', 'Developers may only list their own keys.');
+      }
+      userId = principal.sub;
+    }
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const rows = await this.keys.list(
+      { tenantId: principal.tenantId, userId, status: query.status, name: query.name, now: this.clock.now() },
+      query.limit + 1,
+      after,
+    );
+    const data = rows.slice(0, query.limit);
+    const last = data[data.length - 1];
+    return { data, nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null };
+  }
+
+  async get(principal: Principal, id: string): Promise<APIKey> {
+    const key = isUuid(id) ? await this.keys.findById(principal.tenantId, id) : null;
+    if (!key || !canManage(principal, key)) throw new APIKeyNotFoundError(id);
+    return key;
+  }
+
+  async update(principal: Principal, id: string, cmd: UpdateAPIKeyCommand, request: RequestMeta): Promise<APIKey> {
+    const scope = cmd.permissionScope === undefined ? undefined : PermissionScope.parse(cmd.permissionScope);
+    if (scope) this.assertWithinCreatorScope(principal, scope);
+    return this.uow.run(async (tx) => {
+      const key = await this.lockOwned(principal, id, tx);
+      const now = this.clock.now();
+      if (key.status(now) === 'revoked') throw new DomainError('invalid_state', 'A revoked API key cannot be changed.');
+      const changed: string[] = [];
+      if (cmd.name !== undefined && cmd.name.trim() !== key.name) {
+        key.rename(cmd.name, now);
+        changed.push('name');
+      }
+      if (scope !== undefined) {
+        key.changeScope(scope, now);
+        changed.push('permission_scope');
+      }
+      if (cmd.expiresAt !== undefined) {
+        key.changeExpiry(cmd.expiresAt, now);
+        changed.push('expires_at');
+      }
+      if (cmd.metadata !== undefined) {
+        key.replaceMetadata(cmd.metadata, now);
+        changed.push('metadata');
+      }
+      let toggled: 'api_key.enabled' | 'api_key.disabled' | null = null;
+      if (cmd.enabled !== undefined && cmd.enabled !== key.enabled) {
+        if (cmd.enabled) key.enable(now);
+        else key.disable(now);
+        toggled = cmd.enabled ? 'api_key.enabled' : 'api_key.disabled';
+      }
+      if (changed.length === 0 && toggled === null) return key;
+      await this.keys.update(key, tx);
+      if (changed.length > 0) {
+        await this.record(principal, request, 'api_key.updated', key, tx, {
+          changed,
+          ...(changed.includes('name') ? { name: key.name } : {}),
+          ...(scope ? { permission_scope: scope.toJSON() } : {}),
+          ...(changed.includes('expires_at') ? { expires_at: key.expiresAt?.toISOString() ?? null } : {}),
+        });
+      }
+      if (toggled) await this.record(principal, request, toggled, key, tx, {});
+      return key;
+    });
+  }
+
+  /** Revokes now (idempotent: revoking a revoked key changes nothing and writes no event). */
+  async revoke(principal: Principal, id: string, request: RequestMeta): Promise<void> {
+    await this.uow.run(async (tx) => {
+      const key = await this.lockOwned(principal, id, tx);
+      if (key.revokedAt !== null) return;
+      key.revoke(this.clock.now());
+      await this.keys.update(key, tx);
+      await this.record(principal, request, 'api_key.revoked', key, tx, {});
+    });
+  }
+
+  async rotate(
+    principal: Principal,
+    id: string,
+    gracePeriodSeconds: number,
+    request: RequestMeta,
+  ): Promise<{ key: APIKey; token: string; previous: APIKey }> {
+    if (!Number.isInteger(gracePeriodSeconds) || gracePeriodSeconds < 0 || gracePeriodSeconds > MAX_GRACE_PERIOD_SECONDS) {
+      throw new ValidationFailedError([
+        { field: 'grace_period_seconds', message: `must be an integer between 0 and ${MAX_GRACE_PERIOD_SECONDS}` },
+      ]);
+    }
+    const { token, hash } = this.secrets.mint();
+    return this.uow.run(async (tx) => {
+      const previous = await this.lockOwned(principal, id, tx);
+      const now = this.clock.now();
+      const next = previous.rotate({ id: randomUUID(), keyHash: hash, start: token.start }, gracePeriodSeconds, now);
+      // The old row leaves the live-name index (grace_until set) before the successor takes the name.
+      await this.keys.update(previous, tx);
+      await this.keys.insert(next, tx);
+      await this.record(principal, request, 'api_key.rotated', previous, tx, {
+        new_key_id: next.id,
+        new_start: next.start,
+        grace_period_seconds: gracePeriodSeconds,
+        grace_until: previous.graceUntil?.toISOString() ?? null,
+      });
+      return { key: next, token: token.value, previous };
+    });
+  }
+
+  /** Usage counters arrive with metering (issue 4); until then they read 0. */
+  async usage(principal: Principal, id: string): Promise<APIKeyUsage> {
+    const key = await this.get(principal, id);
+    return { requestsCount: 0, tokensUsed: 0, creditsUsed: 0, lastUsedAt: key.lastUsedAt };
+  }
+
+  private assertWithinCreatorScope(principal: Principal, scope: PermissionScope): void {
+    const reasons = scope.excessOver(principal.scope);
+    if (reasons.length > 0) throw new ScopeTooWideError(reasons);
+  }
+
+  private async lockOwned(principal: Principal, id: string, tx: TransactionContext): Promise<APIKey> {
+    const key = isUuid(id) ? await this.keys.findByIdForUpdate(principal.tenantId, id, tx) : null;
+    if (!key || !canManage(principal, key)) throw new APIKeyNotFoundError(id);
+    return key;
+  }
+
+  private record(
+    principal: Principal,
+    request: RequestMeta,
+    action: string,
+    key: APIKey,
+    tx: TransactionContext,
+    metadata: Record<string, unknown>,
+  ) {
+    return this.audit.record(
+      {
+        tenantId: key.tenantId,
+        actor: actorOf(principal),
+        action,
+        target: { type: 'api_key', id: key.id },
+        outcome: 'success',
+        request,
+        metadata,
+      },
+      tx,
+    );
+  }
+}
+
+/** Admins manage every key of their tenant; everyone else only their own (others' keys are "not found"). */
+function canManage(principal: Principal, key: APIKey): boolean {
+  return key.tenantId === principal.tenantId && (hasRole(principal, 'admin') || key.userId === principal.sub);
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+function isUuid(id: string): boolean {
+  return UUID.test(id);
+}
+
+function encodeCursor(key: APIKey): string {
+  return Buffer.from(JSON.stringify([key.createdAt.toISOString(), key.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): APIKeyCursor {
+  const invalid = new ValidationFailedError([{ field: 'cursor', message: 'is not a cursor returned by this API' }]);
+  if (cursor.length > 200) throw invalid;
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
+    const date = typeof createdAt === 'string' ? new Date(createdAt) : null;
+    if (!date || Number.isNaN(date.getTime()) || typeof id !== 'string' || !isUuid(id)) throw invalid;
+    return { createdAt: date, id };
+  } catch {
+    throw invalid;
+  }
+}

@@ -1,0 +1,56 @@
+import { Injectable } from '@nestjs/common';
+import { Clock } from '../../shared/domain/clock';
+import { APIKey } from '../domain/api-key';
+import { APIKeyRepository } from '../domain/api-key.repository';
+import { APIKeySecrets } from './api-key-secrets';
+
+export type KeyRefusal = 'invalid_key' | 'expired_key' | 'disabled_key' | 'revoked_key';
+
+/** Expected refusals are values (unkey's discipline); exceptions are kept for real failures. */
+export type KeyVerification = { ok: true; key: APIKey } | { ok: false; code: KeyRefusal; key: APIKey | null };
+
+/** How stale last_used_at may get before a verification writes it again. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+/**
+ * Who is calling (A3, K5): format and checksum first (no database for typos
+ * and forgeries), then one indexed lookup by peppered hash. A well-formed
+ * unknown key costs the same hashing and lookup as a real one.
+ */
+@Injectable()
+export class KeyVerifier {
+  constructor(
+    private readonly keys: APIKeyRepository,
+    private readonly secrets: APIKeySecrets,
+    private readonly clock: Clock,
+  ) {}
+
+  async verify(raw: string): Promise<KeyVerification> {
+    const token = this.secrets.parse(raw);
+    if (!token) return { ok: false, code: 'invalid_key', key: null };
+    // The lookup by HMAC is the comparison: equal hashes are found by the unique
+    // index, so no byte-by-byte compare of the secret happens in this process.
+    const key = await this.keys.findByHash(this.secrets.hash(token.value));
+    if (!key) return { ok: false, code: 'invalid_key', key: null };
+    const now = this.clock.now();
+    switch (key.status(now)) {
+      case 'revoked':
+        return { ok: false, code: 'revoked_key', key };
+      case 'expired':
+        return { ok: false, code: 'expired_key', key };
+      case 'disabled':
+        return { ok: false, code: 'disabled_key', key };
+      case 'active':
+        this.touch(key, now);
+        return { ok: true, key };
+    }
+  }
+
+  /** Best-effort, throttled, off the response path: a failure here must not fail the caller. */
+  private touch(key: APIKey, now: Date): void {
+    const last = key.lastUsedAt?.getTime() ?? 0;
+    if (now.getTime() - last < TOUCH_INTERVAL_MS) return;
+    key.touch(now);
+    this.keys.touch(key.id, now).catch(() => undefined);
+  }
+}

@@ -1,0 +1,110 @@
+import { Body, Controller, Delete, Get, Header, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import { CurrentPrincipal, CurrentRequestMeta, Roles } from '../../auth/auth.decorators';
+import { JwtAuthGuard } from '../../auth/jwt-auth.guard';
+import type { Principal } from '../../auth/principal';
+import { RolesGuard } from '../../auth/roles.guard';
+import type { RequestMeta } from '../../shared/domain/actor';
+import { Clock } from '../../shared/domain/clock';
+import { APIKeysService } from '../application/api-keys.service';
+import {
+  CreateAPIKeyDto,
+  iso,
+  ListAPIKeysQueryDto,
+  RotateAPIKeyDto,
+  toAPIKeyResponse,
+  UpdateAPIKeyDto,
+} from './api-key.dto';
+
+/** K1, K3, K4: the key lifecycle over JWT-protected REST. */
+@Controller('api/v1/api-keys')
+@UseGuards(JwtAuthGuard, RolesGuard)
+@Roles(['admin', 'developer'])
+export class APIKeysController {
+  constructor(
+    private readonly keys: APIKeysService,
+    private readonly clock: Clock,
+  ) {}
+
+  @Post()
+  @Roles(['admin', 'developer', 'service'])
+  @Header('Cache-Control', 'no-store')
+  async create(@CurrentPrincipal() p: Principal, @Body() dto: CreateAPIKeyDto, @CurrentRequestMeta() meta: RequestMeta) {
+    const { key, token } = await this.keys.create(
+      p,
+      {
+        name: dto.name,
+        permissionScope: dto.permission_scope,
+        expiresAt: dto.expires_at ? new Date(dto.expires_at) : null,
+        userId: dto.user_id,
+        metadata: dto.metadata,
+      },
+      meta,
+    );
+    return { ...toAPIKeyResponse(key, this.clock.now()), token };
+  }
+
+  @Get()
+  async list(@CurrentPrincipal() p: Principal, @Query() q: ListAPIKeysQueryDto) {
+    const page = await this.keys.list(p, { limit: q.limit ?? 20, cursor: q.cursor, userId: q.user_id, status: q.status, name: q.name });
+    const now = this.clock.now();
+    return { data: page.data.map((k) => toAPIKeyResponse(k, now)), next_cursor: page.nextCursor };
+  }
+
+  @Get(':id')
+  async get(@CurrentPrincipal() p: Principal, @Param('id') id: string) {
+    return toAPIKeyResponse(await this.keys.get(p, id), this.clock.now());
+  }
+
+  @Patch(':id')
+  async update(
+    @CurrentPrincipal() p: Principal,
+    @Param('id') id: string,
+    @Body() dto: UpdateAPIKeyDto,
+    @CurrentRequestMeta() meta: RequestMeta,
+  ) {
+    const key = await this.keys.update(
+      p,
+      id,
+      {
+        name: dto.name,
+        enabled: dto.enabled,
+        expiresAt: dto.expires_at === undefined ? undefined : dto.expires_at === null ? null : new Date(dto.expires_at),
+        permissionScope: dto.permission_scope,
+        metadata: dto.metadata,
+      },
+      meta,
+    );
+    return toAPIKeyResponse(key, this.clock.now());
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  async revoke(@CurrentPrincipal() p: Principal, @Param('id') id: string, @CurrentRequestMeta() meta: RequestMeta) {
+    await this.keys.revoke(p, id, meta);
+  }
+
+  @Post(':id/rotate')
+  @Header('Cache-Control', 'no-store')
+  async rotate(
+    @CurrentPrincipal() p: Principal,
+    @Param('id') id: string,
+    @Body() dto: RotateAPIKeyDto,
+    @CurrentRequestMeta() meta: RequestMeta,
+  ) {
+    const { key, token, previous } = await this.keys.rotate(p, id, dto.grace_period_seconds ?? 0, meta);
+    const now = this.clock.now();
+    return { ...toAPIKeyResponse(key, now), token, previous_key: toAPIKeyResponse(previous, now) };
+  }
+
+  @Get(':id/usage')
+  async usage(@CurrentPrincipal() p: Principal, @Param('id') id: string) {
+    const u = await this.keys.usage(p, id);
+    return {
+      key_id: id,
+      requests_count: u.requestsCount,
+      tokens_used: u.tokensUsed,
+      credits_used: u.creditsUsed,
+      last_used_at: iso(u.lastUsedAt),
+    };
+  }
+}

@@ -1,0 +1,34 @@
+import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { CurrentPrincipal, Roles } from '../../auth/auth.decorators';
+import { JwtAuthGuard } from '../../auth/jwt-auth.guard';
+import type { Principal } from '../../auth/principal';
+import { RolesGuard } from '../../auth/roles.guard';
+import { VerifyKeyService } from '../application/verify-key.service';
+import { iso, VerifyKeyDto } from './api-key.dto';
+
+/** K8: other backends verify a key (and a resource) as they would ask Unkey. Always 200. */
+@Controller('api/v1/keys')
+@UseGuards(JwtAuthGuard, RolesGuard)
+export class VerifyController {
+  constructor(private readonly verifier: VerifyKeyService) {}
+
+  @Post('verify')
+  @HttpCode(200)
+  @Roles(['service', 'admin'])
+  async verify(@CurrentPrincipal() p: Principal, @Body() dto: VerifyKeyDto) {
+    const r = await this.verifier.verify(p, { key: dto.key, resource: dto.resource, cost: dto.cost });
+    return {
+      valid: r.valid,
+      code: r.code,
+      key_id: r.keyId,
+      tenant_id: r.tenantId,
+      user_id: r.userId,
+      name: r.name,
+      plan: r.plan,
+      expires_at: iso(r.expiresAt),
+      resource: r.resource,
+      allowed: r.allowed,
+      matched_rule: r.matchedRule,
+    };
+  }
+}

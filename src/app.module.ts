@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { APIKeysModule } from './api-keys/api-keys.module';
+import { AuditModule } from './audit/audit.module';
+import { AuthModule } from './auth/auth.module';
+import { AppConfigModule } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
+import { HealthModule } from './health/health.module';
+import { SharedModule } from './shared/shared.module';
+import { TenantsModule } from './tenants/tenants.module';
+
+@Module({
+  imports: [AppConfigModule, SharedModule, DatabaseModule, TenantsModule, AuditModule, AuthModule, APIKeysModule, HealthModule],
+})
+export class AppModule {}

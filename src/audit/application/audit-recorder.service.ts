@@ -1,0 +1,52 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { TransactionContext } from '../../shared/application/unit-of-work';
+import type { Actor, RequestMeta } from '../../shared/domain/actor';
+import { Clock } from '../../shared/domain/clock';
+import { AuditEvent, AuditOutcome, scrubMetadata } from '../domain/audit-event';
+import { AuditLogRepository } from '../domain/audit-log.repository';
+
+export interface RecordAuditInput {
+  tenantId: string;
+  actor: Actor;
+  action: string;
+  target?: { type: string; id: string } | null;
+  outcome?: AuditOutcome;
+  request?: RequestMeta;
+  metadata?: Record<string, unknown>;
+}
+
+const NO_REQUEST: RequestMeta = { requestId: null, ip: null, userAgent: null };
+
+/**
+ * What other modules call to write an audit event. Pass the caller's
+ * transaction so the event commits (or rolls back) with the change it records.
+ */
+@Injectable()
+export class AuditRecorder {
+  constructor(
+    private readonly log: AuditLogRepository,
+    private readonly clock: Clock,
+  ) {}
+
+  async record(input: RecordAuditInput, tx?: TransactionContext): Promise<AuditEvent> {
+    const event: AuditEvent = {
+      id: randomUUID(),
+      occurredAt: this.clock.now(),
+      tenantId: input.tenantId,
+      actor: input.actor,
+      action: input.action,
+      target: input.target ?? null,
+      outcome: input.outcome ?? 'success',
+      request: input.request ?? NO_REQUEST,
+      metadata: scrubMetadata(input.metadata ?? {}),
+    };
+    await this.log.append(event, tx);
+    return event;
+  }
+
+  /** Events about one target, oldest first (used by tests and, later, the auditor API). */
+  forTarget(tenantId: string, targetId: string): Promise<AuditEvent[]> {
+    return this.log.listForTarget(tenantId, targetId);
+  }
+}

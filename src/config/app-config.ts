@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { EnvironmentVariables, validateEnvironment } from './env.validation';
+
+export interface JwtConfig {
+  jwksUri: string | null;
+  issuer: string | null;
+  audience: string | null;
+  /** HS256 secret (development only). */
+  secret: string | null;
+  /** True when `secret` was generated under DATA_DIR rather than configured. */
+  secretGenerated: boolean;
+  tenantClaim: string;
+  rolesClaim: string;
+}
+
+/**
+ * Typed, validated configuration. Built once from the environment (and, in
+ * development, from secrets generated under DATA_DIR); every consumer injects
+ * this class instead of reading process.env.
+ */
+export class AppConfig {
+  readonly nodeEnv: 'development' | 'production' | 'test';
+  readonly port: number;
+  readonly host: string;
+  readonly publicUrl: string;
+  readonly databaseUrl: string | null;
+  readonly dataDir: string;
+  readonly redisUrl: string | null;
+  readonly jwt: JwtConfig;
+  readonly apiKeyPrefix: string;
+  readonly apiKeyEnv: 'live' | 'test';
+  readonly apiKeyPepper: string;
+  readonly pepperGenerated: boolean;
+  readonly maxKeysPerTenant: number;
+  readonly migrationsRun: boolean;
+  readonly logLevel: string;
+  /** Honour X-Forwarded-For (behind a load balancer). */
+  readonly trustProxy: boolean;
+
+  private constructor(env: EnvironmentVariables) {
+    this.nodeEnv = (env.NODE_ENV as AppConfig['nodeEnv']) ?? 'development';
+    this.port = env.PORT ?? 3000;
+    this.host = env.HOST ?? '127.0.0.1';
+    this.publicUrl = (env.PUBLIC_URL ?? `http://localhost:${this.port}`).replace(/\/+$/, '');
+    this.databaseUrl = env.DATABASE_URL ?? null;
+    this.dataDir = resolve(env.DATA_DIR ?? './.tollgate');
+    this.redisUrl = env.REDIS_URL ?? null;
+    const production = this.nodeEnv === 'production';
+    let jwtSecret = env.JWT_SECRET ?? null;
+    let secretGenerated = false;
+    if (!jwtSecret && !env.JWT_JWKS_URI && !production) {
+      jwtSecret = readOrCreateSecret(this.dataDir, 'dev-jwt-secret');
+      secretGenerated = true;
+    }
+    this.jwt = {
+      jwksUri: env.JWT_JWKS_URI ?? null,
+      issuer: env.JWT_ISSUER ?? null,
+      audience: env.JWT_AUDIENCE ?? null,
+      secret: jwtSecret,
+      secretGenerated,
+      tenantClaim: env.JWT_TENANT_CLAIM ?? 'tenant_id',
+      rolesClaim: env.JWT_ROLES_CLAIM ?? 'roles',
+    };
+    this.apiKeyPrefix = env.API_KEY_PREFIX ?? 'tg';
+    this.apiKeyEnv = (env.API_KEY_ENV as 'live' | 'test') ?? 'live';
+    this.pepperGenerated = !env.API_KEY_PEPPER;
+    this.apiKeyPepper = env.API_KEY_PEPPER ?? readOrCreateSecret(this.dataDir, 'api-key-pepper');
+    this.maxKeysPerTenant = env.KEYS_MAX_PER_TENANT ?? 100;
+    this.migrationsRun = (env.MIGRATIONS_RUN ?? 'true') === 'true';
+    this.logLevel = env.LOG_LEVEL ?? 'log';
+    this.trustProxy = env.TRUST_PROXY === 'true';
+  }
+
+  get production(): boolean {
+    return this.nodeEnv === 'production';
+  }
+
+  /** Validates `raw` (defaults to process.env); throws InvalidConfigurationError listing every bad variable. */
+  static fromEnvironment(raw: Record<string, string | undefined> = process.env): AppConfig {
+    return new AppConfig(validateEnvironment(raw));
+  }
+
+  /** From variables already validated by ConfigModule (see config.module.ts). */
+  static fromValidated(env: EnvironmentVariables): AppConfig {
+    return new AppConfig(env);
+  }
+}
+
+/**
+ * Development secrets (HS256 dev key, embedded pepper) live in DATA_DIR with
+ * mode 0600 so a restart keeps existing keys and tokens valid.
+ */
+function readOrCreateSecret(dataDir: string, name: string): string {
+  const file = join(dataDir, name);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true, mode: 0o711 });
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  return secret;
+}

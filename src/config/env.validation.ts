@@ -1,0 +1,156 @@
+import { plainToInstance } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+
+/**
+ * The environment Tollgate reads, with the names fixed by shared/API.md.
+ * Everything is validated at once so a bad start lists every problem in one
+ * message (brocoders' discipline).
+ */
+export class EnvironmentVariables {
+  @IsOptional()
+  @IsIn(['development', 'production', 'test'])
+  NODE_ENV?: string;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT?: number;
+
+  @IsOptional()
+  @IsString()
+  HOST?: string;
+
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  PUBLIC_URL?: string;
+
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_URL must be a postgres:// connection string' })
+  DATABASE_URL?: string;
+
+  @IsOptional()
+  @IsString()
+  DATA_DIR?: string;
+
+  @IsOptional()
+  @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL?: string;
+
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  JWT_JWKS_URI?: string;
+
+  @IsOptional()
+  @IsString()
+  JWT_ISSUER?: string;
+
+  @IsOptional()
+  @IsString()
+  JWT_AUDIENCE?: string;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(32, { message: 'JWT_SECRET must be at least 32 characters' })
+  JWT_SECRET?: string;
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_:.\/-]{1,128}$/, { message: 'JWT_TENANT_CLAIM must be a claim name' })
+  JWT_TENANT_CLAIM?: string;
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_:.\/-]{1,128}$/, { message: 'JWT_ROLES_CLAIM must be a claim name' })
+  JWT_ROLES_CLAIM?: string;
+
+  @IsOptional()
+  @Matches(/^[a-z][a-z0-9]{0,15}$/, {
+    message: 'API_KEY_PREFIX must be 1-16 lowercase letters or digits, starting with a letter',
+  })
+  API_KEY_PREFIX?: string;
+
+  @IsOptional()
+  @IsIn(['live', 'test'])
+  API_KEY_ENV?: string;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'API_KEY_PEPPER must be at least 16 characters' })
+  API_KEY_PEPPER?: string;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  KEYS_MAX_PER_TENANT?: number;
+
+  @IsOptional()
+  @IsIn(['true', 'false'])
+  MIGRATIONS_RUN?: string;
+
+  @IsOptional()
+  @IsIn(['true', 'false'])
+  TRUST_PROXY?: string;
+
+  @IsOptional()
+  @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose', 'silent'])
+  LOG_LEVEL?: string;
+}
+
+/** Every variable Tollgate reads (API.md "Configuration"). */
+export const ENV_NAMES: (keyof EnvironmentVariables)[] = [
+  'NODE_ENV', 'PORT', 'HOST', 'PUBLIC_URL', 'DATABASE_URL', 'DATA_DIR', 'REDIS_URL',
+  'JWT_JWKS_URI', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_SECRET', 'JWT_TENANT_CLAIM', 'JWT_ROLES_CLAIM',
+  'API_KEY_PREFIX', 'API_KEY_ENV', 'API_KEY_PEPPER', 'KEYS_MAX_PER_TENANT', 'MIGRATIONS_RUN', 'TRUST_PROXY', 'LOG_LEVEL',
+];
+
+const NUMERIC: (keyof EnvironmentVariables)[] = ['PORT', 'KEYS_MAX_PER_TENANT'];
+
+export class InvalidConfigurationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'InvalidConfigurationError';
+  }
+}
+
+/** Validates the raw environment; throws one error listing every bad variable. */
+export function validateEnvironment(raw: Record<string, string | undefined>): EnvironmentVariables {
+  const input: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined || v === '') continue;
+    input[k] = NUMERIC.includes(k as keyof EnvironmentVariables) && /^-?\d+$/.test(v) ? Number(v) : v;
+  }
+  const env = plainToInstance(EnvironmentVariables, input, { enableImplicitConversion: false });
+  const problems: string[] = [];
+  for (const error of validateSync(env, { skipMissingProperties: false, whitelist: false })) {
+    for (const message of Object.values(error.constraints ?? {})) {
+      problems.push(`${error.property}: ${message}`);
+    }
+  }
+  const production = env.NODE_ENV === 'production';
+  if (production && env.JWT_SECRET) {
+    problems.push('JWT_SECRET: HS256 shared secrets are refused when NODE_ENV=production; use JWT_JWKS_URI');
+  }
+  if (production && !env.JWT_JWKS_URI) {
+    problems.push('JWT_JWKS_URI: required when NODE_ENV=production (management JWTs are verified against a JWKS)');
+  }
+  if (production && !env.API_KEY_PEPPER) {
+    problems.push('API_KEY_PEPPER: required when NODE_ENV=production');
+  }
+  if (env.JWT_JWKS_URI && (!env.JWT_ISSUER || !env.JWT_AUDIENCE)) {
+    problems.push('JWT_ISSUER, JWT_AUDIENCE: required with JWT_JWKS_URI (issuer and audience are always checked)');
+  }
+  if (problems.length > 0) throw new InvalidConfigurationError(problems);
+  return env;
+}
+
