@@ -66,11 +66,11 @@ export class EnvironmentVariables {
   JWT_SECRET?: string;
 
   @IsOptional()
-  @Matches(/^[A-Za-z0-9_:.\/-]{1,128}$/, { message: 'JWT_TENANT_CLAIM must be a claim name' })
+  @Matches(/^[A-Za-z0-9_:./-]{1,128}$/, { message: 'JWT_TENANT_CLAIM must be a claim name' })
   JWT_TENANT_CLAIM?: string;
 
   @IsOptional()
-  @Matches(/^[A-Za-z0-9_:.\/-]{1,128}$/, { message: 'JWT_ROLES_CLAIM must be a claim name' })
+  @Matches(/^[A-Za-z0-9_:./-]{1,128}$/, { message: 'JWT_ROLES_CLAIM must be a claim name' })
   JWT_ROLES_CLAIM?: string;
 
   @IsOptional()

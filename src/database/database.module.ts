@@ -1,7 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
-import { UnitOfWork } from '../shared/application/unit-of-work';
+import { UnitOfWork } from '../shared/domain/unit-of-work';
 import { dataSourceOptions } from './data-source';
 import { TypeOrmUnitOfWork } from './typeorm-unit-of-work';
 

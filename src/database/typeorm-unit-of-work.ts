@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import { TransactionContext, UnitOfWork } from '../shared/application/unit-of-work';
+import { TransactionContext, UnitOfWork } from '../shared/domain/unit-of-work';
 
 class TypeOrmTransaction implements TransactionContext {
   readonly __transaction = true as const;

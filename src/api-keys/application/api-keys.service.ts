@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { AuditRecorder } from '../../audit/application/audit-recorder.service';
 import { AppConfig } from '../../config/app-config';
 import { actorOf, hasRole, Principal } from '../../auth/principal';
-import { TransactionContext, UnitOfWork } from '../../shared/application/unit-of-work';
+import { TransactionContext, UnitOfWork } from '../../shared/domain/unit-of-work';
 import type { RequestMeta } from '../../shared/domain/actor';
 import { Clock } from '../../shared/domain/clock';
 import { DomainError, ValidationFailedError } from '../../shared/domain/domain-error';

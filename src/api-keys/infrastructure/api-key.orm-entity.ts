@@ -18,7 +18,7 @@ export class APIKeyOrmEntity {
   @Column('uuid', { name: 'rotated_from', nullable: true }) rotatedFrom: string | null;
   @Column('timestamptz', { name: 'grace_until', nullable: true }) graceUntil: Date | null;
   // TypeORM's insert typing cannot express arbitrary JSON objects; the domain keeps Record<string, unknown>.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   @Column('jsonb') metadata: Record<string, any>;
   @Column('text', { name: 'created_by' }) createdBy: string;
   @Column('timestamptz', { name: 'created_at' }) createdAt: Date;

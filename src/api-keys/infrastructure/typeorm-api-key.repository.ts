@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { managerOf } from '../../database/typeorm-unit-of-work';
-import type { TransactionContext } from '../../shared/application/unit-of-work';
+import type { TransactionContext } from '../../shared/domain/unit-of-work';
 import { APIKey } from '../domain/api-key';
 import { DuplicateKeyNameError } from '../domain/api-key.errors';
 import { APIKeyCursor, APIKeyListFilter, APIKeyRepository } from '../domain/api-key.repository';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import type { TransactionContext } from '../../shared/application/unit-of-work';
+import type { TransactionContext } from '../../shared/domain/unit-of-work';
 import type { Actor, RequestMeta } from '../../shared/domain/actor';
 import { Clock } from '../../shared/domain/clock';
 import { AuditEvent, AuditOutcome, scrubMetadata } from '../domain/audit-event';

@@ -1,4 +1,4 @@
-import type { TransactionContext } from '../../shared/application/unit-of-work';
+import type { TransactionContext } from '../../shared/domain/unit-of-work';
 import type { AuditEvent } from './audit-event';
 
 /** Port: the append-only store. There is deliberately no update or delete. */

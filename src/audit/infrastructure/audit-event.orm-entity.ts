@@ -17,6 +17,6 @@ export class AuditEventOrmEntity {
   @Column('text', { name: 'user_agent', nullable: true }) userAgent: string | null;
   @Column('text', { name: 'request_id', nullable: true }) requestId: string | null;
   // TypeORM's insert typing cannot express arbitrary JSON objects; the domain keeps Record<string, unknown>.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   @Column('jsonb') metadata: Record<string, any>;
 }

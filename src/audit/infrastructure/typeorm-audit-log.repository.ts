@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { managerOf } from '../../database/typeorm-unit-of-work';
-import type { TransactionContext } from '../../shared/application/unit-of-work';
+import type { TransactionContext } from '../../shared/domain/unit-of-work';
 import type { ActorType } from '../../shared/domain/actor';
 import type { AuditEvent, AuditOutcome } from '../domain/audit-event';
 import { AuditLogRepository } from '../domain/audit-log.repository';

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { TransactionContext } from '../../shared/application/unit-of-work';
+import type { TransactionContext } from '../../shared/domain/unit-of-work';
 import { Tenant, TenantRepository } from '../domain/tenant.repository';
 
 /** Until the plans issue lands, every new tenant starts on this plan. */

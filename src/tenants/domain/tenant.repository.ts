@@ -1,4 +1,4 @@
-import type { TransactionContext } from '../../shared/application/unit-of-work';
+import type { TransactionContext } from '../../shared/domain/unit-of-work';
 
 export interface Tenant {
   id: string;

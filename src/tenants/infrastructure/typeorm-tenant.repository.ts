@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { managerOf } from '../../database/typeorm-unit-of-work';
-import type { TransactionContext } from '../../shared/application/unit-of-work';
+import type { TransactionContext } from '../../shared/domain/unit-of-work';
 import { Tenant, TenantRepository } from '../domain/tenant.repository';
 import { TenantOrmEntity } from './tenant.orm-entity';
 
