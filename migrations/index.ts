@@ -1,7 +1,8 @@
 import { InitialSchema1764230400000 } from './1764230400000-InitialSchema';
+import { McpServers1764316800000 } from './1764316800000-McpServers';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
  * loads from ts-jest, ts-node and the compiled dist/ alike.
  */
-export const MIGRATIONS = [InitialSchema1764230400000];
+export const MIGRATIONS = [InitialSchema1764230400000, McpServers1764316800000];

@@ -5,10 +5,11 @@ import { AuthModule } from './auth/auth.module';
 import { AppConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { McpModule } from './mcp/mcp.module';
 import { SharedModule } from './shared/shared.module';
 import { TenantsModule } from './tenants/tenants.module';
 
 @Module({
-  imports: [AppConfigModule, SharedModule, DatabaseModule, TenantsModule, AuditModule, AuthModule, APIKeysModule, HealthModule],
+  imports: [AppConfigModule, SharedModule, DatabaseModule, TenantsModule, AuditModule, AuthModule, APIKeysModule, McpModule, HealthModule],
 })
 export class AppModule {}

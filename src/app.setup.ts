@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppConfig } from './config/app-config';
+import { DomainError } from './shared/domain/domain-error';
 import { ProblemDetailsFilter } from './shared/http/problem-details.filter';
 import { createValidationPipe } from './shared/http/validation';
 
@@ -35,6 +36,13 @@ export async function configureApp(app: NestFastifyApplication): Promise<NestFas
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', String(request.id));
+    // Bodies are JSON only: the text/plain and form parsers would turn `curl -d '{"key":"tg_…"}'`
+    // into a 422 whose errors echo the body (and the key) back.
+    const hasBody = request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
+    const type = request.headers['content-type'] ?? '';
+    if (hasBody && !/^application\/json\s*(;|$)/i.test(type)) {
+      throw new DomainError('unsupported_media_type', 'Send the body as application/json.');
+    }
   });
   return app;
 }

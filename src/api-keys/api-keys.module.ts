@@ -4,7 +4,9 @@ import { AuthModule } from '../auth/auth.module';
 import { TenantsModule } from '../tenants/tenants.module';
 import { APIKeySecrets } from './application/api-key-secrets';
 import { APIKeysService } from './application/api-keys.service';
+import { KeyCache } from './application/key-cache';
 import { KeyVerifier } from './application/key-verifier';
+import { APIKeyAuthGuard } from './http/api-key-auth.guard';
 import { VerifyKeyService } from './application/verify-key.service';
 import { APIKeyRepository } from './domain/api-key.repository';
 import { APIKeysController } from './http/api-keys.controller';
@@ -20,8 +22,10 @@ import { TypeOrmAPIKeyRepository } from './infrastructure/typeorm-api-key.reposi
     APIKeySecrets,
     KeyVerifier,
     VerifyKeyService,
+    KeyCache,
+    APIKeyAuthGuard,
     { provide: APIKeyRepository, useClass: TypeOrmAPIKeyRepository },
   ],
-  exports: [APIKeysService, KeyVerifier],
+  exports: [APIKeysService, KeyVerifier, APIKeyAuthGuard],
 })
 export class APIKeysModule {}

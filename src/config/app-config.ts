@@ -38,6 +38,8 @@ export class AppConfig {
   readonly logLevel: string;
   /** Honour X-Forwarded-For (behind a load balancer). */
   readonly trustProxy: boolean;
+  /** Hosts tenant admins may register as upstreams (SSRF allow-list). */
+  readonly upstreamAllowedHosts: string[];
 
   private constructor(env: EnvironmentVariables) {
     this.nodeEnv = (env.NODE_ENV as AppConfig['nodeEnv']) ?? 'development';
@@ -71,6 +73,10 @@ export class AppConfig {
     this.migrationsRun = (env.MIGRATIONS_RUN ?? 'true') === 'true';
     this.logLevel = env.LOG_LEVEL ?? 'log';
     this.trustProxy = env.TRUST_PROXY === 'true';
+    this.upstreamAllowedHosts = (env.UPSTREAM_ALLOWED_HOSTS ?? (production ? '' : 'localhost,127.0.0.1'))
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
   }
 
   get production(): boolean {

@@ -13,6 +13,7 @@ import { APIKeyNotFoundError, KeyLimitReachedError, ScopeTooWideError } from '..
 import { APIKeyCursor, APIKeyRepository } from '../domain/api-key.repository';
 import { PermissionScope } from '../domain/permission-scope';
 import { APIKeySecrets } from './api-key-secrets';
+import { KeyCache } from './key-cache';
 
 export interface CreateAPIKeyCommand {
   name: string;
@@ -68,6 +69,7 @@ export class APIKeysService {
     private readonly tenants: TenantsService,
     private readonly clock: Clock,
     private readonly config: AppConfig,
+    private readonly cache: KeyCache,
   ) {}
 
   async create(principal: Principal, cmd: CreateAPIKeyCommand, request: RequestMeta): Promise<{ key: APIKey; token: string }> {
@@ -108,6 +110,7 @@ export class APIKeysService {
         expires_at: key.expiresAt?.toISOString() ?? null,
       });
     });
+    this.cache.evictHash(hash);
     return { key, token: token.value };
   }
 
@@ -139,7 +142,8 @@ export class APIKeysService {
   async update(principal: Principal, id: string, cmd: UpdateAPIKeyCommand, request: RequestMeta): Promise<APIKey> {
     const scope = cmd.permissionScope === undefined ? undefined : PermissionScope.parse(cmd.permissionScope);
     if (scope) this.assertWithinCreatorScope(principal, scope);
-    return this.uow.run(async (tx) => {
+    // Evicted again after commit: a verification racing the transaction cannot keep the old state cached.
+    return this.afterCommitEvict(id, () => this.uow.run(async (tx) => {
       const key = await this.lockOwned(principal, id, tx);
       const now = this.clock.now();
       if (key.status(now) === 'revoked') throw new DomainError('invalid_state', 'A revoked API key cannot be changed.');
@@ -168,6 +172,7 @@ export class APIKeysService {
       }
       if (changed.length === 0 && toggled === null) return key;
       await this.keys.update(key, tx);
+      this.cache.evict(key.id);
       if (changed.length > 0) {
         await this.record(principal, request, 'api_key.updated', key, tx, {
           changed,
@@ -178,18 +183,19 @@ export class APIKeysService {
       }
       if (toggled) await this.record(principal, request, toggled, key, tx, {});
       return key;
-    });
+    }));
   }
 
   /** Revokes now (idempotent: revoking a revoked key changes nothing and writes no event). */
   async revoke(principal: Principal, id: string, request: RequestMeta): Promise<void> {
-    await this.uow.run(async (tx) => {
+    await this.afterCommitEvict(id, () => this.uow.run(async (tx) => {
       const key = await this.lockOwned(principal, id, tx);
       if (key.revokedAt !== null) return;
       key.revoke(this.clock.now());
       await this.keys.update(key, tx);
+      this.cache.evict(key.id);
       await this.record(principal, request, 'api_key.revoked', key, tx, {});
-    });
+    }));
   }
 
   async rotate(
@@ -204,13 +210,15 @@ export class APIKeysService {
       ]);
     }
     const { token, hash } = this.secrets.mint();
-    return this.uow.run(async (tx) => {
+    return this.afterCommitEvict(id, () => this.uow.run(async (tx) => {
       const previous = await this.lockOwned(principal, id, tx);
       const now = this.clock.now();
       const next = previous.rotate({ id: randomUUID(), keyHash: hash, start: token.start }, gracePeriodSeconds, now);
       // The old row leaves the live-name index (grace_until set) before the successor takes the name.
       await this.keys.update(previous, tx);
       await this.keys.insert(next, tx);
+      this.cache.evict(previous.id);
+      this.cache.evictHash(hash);
       await this.record(principal, request, 'api_key.rotated', previous, tx, {
         new_key_id: next.id,
         new_start: next.start,
@@ -218,13 +226,21 @@ export class APIKeysService {
         grace_until: previous.graceUntil?.toISOString() ?? null,
       });
       return { key: next, token: token.value, previous };
-    });
+    }));
   }
 
   /** Usage counters arrive with metering (issue 4); until then they read 0. */
   async usage(principal: Principal, id: string): Promise<APIKeyUsage> {
     const key = await this.get(principal, id);
     return { requestsCount: 0, tokensUsed: 0, creditsUsed: 0, lastUsedAt: key.lastUsedAt };
+  }
+
+  private async afterCommitEvict<T>(id: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } finally {
+      this.cache.evict(id);
+    }
   }
 
   private assertWithinCreatorScope(principal: Principal, scope: PermissionScope): void {

@@ -3,6 +3,7 @@ import { Clock } from '../../shared/domain/clock';
 import { APIKey } from '../domain/api-key';
 import { APIKeyRepository } from '../domain/api-key.repository';
 import { APIKeySecrets } from './api-key-secrets';
+import { KeyCache } from './key-cache';
 
 export type KeyRefusal = 'invalid_key' | 'expired_key' | 'disabled_key' | 'revoked_key';
 
@@ -23,6 +24,7 @@ export class KeyVerifier {
     private readonly keys: APIKeyRepository,
     private readonly secrets: APIKeySecrets,
     private readonly clock: Clock,
+    private readonly cache: KeyCache,
   ) {}
 
   async verify(raw: string): Promise<KeyVerification> {
@@ -30,9 +32,14 @@ export class KeyVerifier {
     if (!token) return { ok: false, code: 'invalid_key', key: null };
     // The lookup by HMAC is the comparison: equal hashes are found by the unique
     // index, so no byte-by-byte compare of the secret happens in this process.
-    const key = await this.keys.findByHash(this.secrets.hash(token.value));
-    if (!key) return { ok: false, code: 'invalid_key', key: null };
+    const hash = this.secrets.hash(token.value);
     const now = this.clock.now();
+    let key = this.cache.get(hash, now.getTime());
+    if (key === undefined) {
+      key = await this.keys.findByHash(hash);
+      this.cache.set(hash, key, now.getTime());
+    }
+    if (!key) return { ok: false, code: 'invalid_key', key: null };
     switch (key.status(now)) {
       case 'revoked':
         return { ok: false, code: 'revoked_key', key };

@@ -1,0 +1,81 @@
+import { Injectable } from '@nestjs/common';
+import { AuditRecorder } from '../../audit/application/audit-recorder.service';
+import type { AgentPrincipal } from '../../auth/agent-principal';
+import type { RequestMeta } from '../../shared/domain/actor';
+import { ForbiddenToolError, UnknownToolError } from '../domain/mcp.errors';
+import { ExposedTool, Upstream } from '../domain/upstream';
+import { UpstreamConnector } from '../domain/upstream.repository';
+import { ToolCatalog } from './tool-catalog';
+
+export interface ToolDecision {
+  allowed: boolean;
+  matchedRule: string | null;
+}
+
+/**
+ * M3–M5: what an agent may see and call. MCP (`/mcp`) and the REST mirror
+ * both go through `authorize()`: one decision, hidden and blocked alike.
+ */
+@Injectable()
+export class McpGatewayService {
+  constructor(
+    private readonly catalog: ToolCatalog,
+    private readonly connector: UpstreamConnector,
+    private readonly audit: AuditRecorder,
+  ) {}
+
+  /** The one decision function: may this caller use the tool named `name`? */
+  decide(caller: AgentPrincipal, name: string): ToolDecision {
+    const d = caller.scope.decide('mcp_tool', name);
+    return { allowed: d.allowed, matchedRule: d.matched_rule };
+  }
+
+  async listTools(caller: AgentPrincipal): Promise<ExposedTool[]> {
+    const tools = await this.catalog.tools(caller.tenantId);
+    return tools.filter((t) => this.decide(caller, t.name).allowed).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The tool, when it exists and the caller may use it; refusals are audited. */
+  async authorize(caller: AgentPrincipal, name: string, request: RequestMeta): Promise<{ tool: ExposedTool; upstream: Upstream }> {
+    const decision = this.decide(caller, name);
+    if (!decision.allowed) {
+      // Refused before any lookup: a denied caller learns nothing about which tools exist.
+      await this.audit.record({
+        tenantId: caller.tenantId,
+        actor: caller.actor,
+        action: 'mcp_tool.call_denied',
+        target: { type: 'mcp_tool', id: name.slice(0, 128) },
+        outcome: 'denied',
+        request,
+        metadata: { key_id: caller.keyId, matched_rule: decision.matchedRule },
+      });
+      throw new ForbiddenToolError(name, decision.matchedRule);
+    }
+    const found = await this.catalog.find(caller.tenantId, name);
+    if (!found) throw new UnknownToolError(name);
+    return found;
+  }
+
+  async callTool(
+    caller: AgentPrincipal,
+    name: string,
+    args: Record<string, unknown>,
+    request: RequestMeta,
+  ): Promise<Record<string, unknown>> {
+    const { tool, upstream } = await this.authorize(caller, name, request);
+    try {
+      return await this.connector.callTool(upstream, tool.upstreamToolName, args);
+    } catch (err) {
+      await this.audit.record({
+        tenantId: caller.tenantId,
+        actor: caller.actor,
+        action: 'mcp_tool.call_failed',
+        target: { type: 'mcp_tool', id: name },
+        outcome: 'failure',
+        request,
+        metadata: { key_id: caller.keyId, upstream: upstream.name, code: (err as { code?: string }).code ?? 'upstream_error' },
+      });
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import { DomainError } from '../../shared/domain/domain-error';
+
+export class ForbiddenToolError extends DomainError {
+  constructor(
+    readonly tool: string,
+    readonly matchedRule: string | null,
+  ) {
+    super('forbidden_resource', `The key's scope does not allow the tool "${tool}".`, { tool, matched_rule: matchedRule });
+  }
+}
+
+export class UnknownToolError extends DomainError {
+  constructor(readonly tool: string) {
+    super('not_found', `No tool named "${tool}".`, { tool });
+  }
+}
+
+export class UpstreamFailureError extends DomainError {
+  constructor(upstream: string, reason: string) {
+    super('upstream_error', `The upstream MCP server "${upstream}" failed: ${reason}`, { upstream });
+  }
+}
+
+export class UpstreamTimeoutError extends DomainError {
+  constructor(upstream: string, timeoutMs: number) {
+    super('upstream_timeout', `The upstream MCP server "${upstream}" did not answer within ${timeoutMs} ms.`, {
+      upstream,
+      timeout_ms: timeoutMs,
+    });
+  }
+}
+
+/** The upstream answered with a JSON-RPC error of its own: passed to the agent unchanged. */
+export class UpstreamProtocolError extends DomainError {
+  constructor(
+    upstream: string,
+    readonly rpcCode: number,
+    readonly rpcMessage: string,
+    readonly rpcData?: unknown,
+  ) {
+    super('upstream_error', `The upstream MCP server "${upstream}" answered with an error: ${rpcMessage}`, {
+      upstream,
+      upstream_error: { code: rpcCode, message: rpcMessage },
+    });
+  }
+}

@@ -1,0 +1,21 @@
+import type { TransactionContext } from '../../shared/domain/unit-of-work';
+import type { Upstream, UpstreamTool } from './upstream';
+
+/** Port for registered upstreams. */
+export abstract class UpstreamRepository {
+  abstract listByTenant(tenantId: string): Promise<Upstream[]>;
+  abstract findById(tenantId: string, id: string): Promise<Upstream | null>;
+  /** Throws DuplicateUpstreamNameError on a taken name. */
+  abstract insert(upstream: Upstream, tx?: TransactionContext): Promise<void>;
+  abstract update(upstream: Upstream, tx?: TransactionContext): Promise<void>;
+  abstract delete(tenantId: string, id: string, tx?: TransactionContext): Promise<boolean>;
+}
+
+/** Port: speaks MCP to an upstream (pooled sessions live in the adapter). */
+export abstract class UpstreamConnector {
+  abstract listTools(upstream: Upstream): Promise<UpstreamTool[]>;
+  /** Resolves with the upstream's CallToolResult unchanged; throws UpstreamFailureError / UpstreamTimeoutError. */
+  abstract callTool(upstream: Upstream, tool: string, args: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** Drops pooled sessions of an upstream (changed or deleted). */
+  abstract forget(upstreamId: string): Promise<void>;
+}

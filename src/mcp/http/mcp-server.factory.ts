@@ -1,0 +1,86 @@
+import { Injectable } from '@nestjs/common';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import type { AgentPrincipal } from '../../auth/agent-principal';
+import type { RequestMeta } from '../../shared/domain/actor';
+import { McpGatewayService } from '../application/mcp-gateway.service';
+import {
+  ForbiddenToolError,
+  UnknownToolError,
+  UpstreamFailureError,
+  UpstreamProtocolError,
+  UpstreamTimeoutError,
+} from '../domain/mcp.errors';
+import type { ExposedTool } from '../domain/upstream';
+
+/** JSON-RPC error code Tollgate uses for a scope refusal (implementation-defined server range). */
+export const FORBIDDEN_RPC_CODE = -32003;
+/** `_meta` key under which Tollgate explains its own refusals and failures. */
+export const META_KEY = 'io.tollgate/error';
+
+/**
+ * Builds the MCP server that answers one HTTP request for one caller
+ * (stateless: the caller's tools come from its scope on every request, so any
+ * replica can serve any request).
+ */
+@Injectable()
+export class McpServerFactory {
+  constructor(private readonly gateway: McpGatewayService) {}
+
+  create(caller: AgentPrincipal, request: RequestMeta): Server {
+    const server = new Server(
+      { name: 'tollgate', version: '0.1.0' },
+      {
+        capabilities: { tools: { listChanged: false } },
+        instructions: 'Tollgate: tools from the upstream MCP servers your API key allows, named <server>__<tool>.',
+      },
+    );
+    server.setRequestHandler(ListToolsRequestSchema, async () => ({
+      tools: (await this.gateway.listTools(caller)).map(toMcpTool),
+    }));
+    server.setRequestHandler(CallToolRequestSchema, async (req) => {
+      const args = (req.params.arguments ?? {}) as Record<string, unknown>;
+      try {
+        return (await this.gateway.callTool(caller, req.params.name, args, request)) as never;
+      } catch (err) {
+        const mapped = toRpcError(err, req.params.name);
+        if (mapped instanceof Error) throw mapped;
+        return mapped as never;
+      }
+    });
+    return server;
+  }
+}
+
+export function toMcpTool(t: ExposedTool) {
+  return {
+    name: t.name,
+    ...(t.title ? { title: t.title } : {}),
+    description: t.description,
+    inputSchema: t.inputSchema as { type: 'object' },
+    ...(t.outputSchema ? { outputSchema: t.outputSchema as { type: 'object' } } : {}),
+    ...(t.annotations ? { annotations: t.annotations } : {}),
+  };
+}
+
+/**
+ * Refusals an agent (a model) can read: scope → JSON-RPC error with
+ * data.code forbidden_resource; unknown tool → invalid params; the
+ * upstream's own JSON-RPC errors pass through unchanged. Upstream outages are
+ * tool-execution failures, so they come back as an `isError` result.
+ */
+function toRpcError(err: unknown, tool: string): unknown {
+  if (err instanceof ForbiddenToolError) {
+    return new McpError(FORBIDDEN_RPC_CODE, err.message, { code: 'forbidden_resource', tool, matched_rule: err.matchedRule });
+  }
+  if (err instanceof UnknownToolError) {
+    return new McpError(ErrorCode.InvalidParams, err.message, { code: 'not_found', tool });
+  }
+  if (err instanceof UpstreamProtocolError) {
+    return new McpError(err.rpcCode, err.rpcMessage, err.rpcData);
+  }
+  if (err instanceof UpstreamFailureError || err instanceof UpstreamTimeoutError) {
+    return { isError: true, content: [{ type: 'text', text: `${err.code}: ${err.message}` }], _meta: { [META_KEY]: { code: err.code, ...(err.details ?? {}) } } };
+  }
+  return err;
+}

@@ -1,0 +1,35 @@
+import { Body, Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import { APIKeyAuthGuard, CurrentAgent } from '../../api-keys/http/api-key-auth.guard';
+import type { AgentPrincipal } from '../../auth/agent-principal';
+import { CurrentRequestMeta } from '../../auth/auth.decorators';
+import type { RequestMeta } from '../../shared/domain/actor';
+import { McpGatewayService } from '../application/mcp-gateway.service';
+import { CallToolDto, toToolResponse } from './mcp.dto';
+
+/** M5: the REST mirror of /mcp for agents that do not speak MCP; same decisions. */
+@Controller('api/v1/mcp/tools')
+@UseGuards(APIKeyAuthGuard)
+export class McpToolsController {
+  constructor(private readonly gateway: McpGatewayService) {}
+
+  @Get()
+  async list(@CurrentAgent() agent: AgentPrincipal) {
+    return { data: (await this.gateway.listTools(agent)).map(toToolResponse) };
+  }
+
+  @Get(':name')
+  async get(@CurrentAgent() agent: AgentPrincipal, @Param('name') name: string, @CurrentRequestMeta() meta: RequestMeta) {
+    return toToolResponse((await this.gateway.authorize(agent, name, meta)).tool);
+  }
+
+  @Post(':name/call')
+  @HttpCode(200)
+  async call(
+    @CurrentAgent() agent: AgentPrincipal,
+    @Param('name') name: string,
+    @Body() dto: CallToolDto,
+    @CurrentRequestMeta() meta: RequestMeta,
+  ) {
+    return this.gateway.callTool(agent, name, dto.arguments ?? {}, meta);
+  }
+}

@@ -1,0 +1,75 @@
+import { Controller, Delete, Get, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { APIKeyAuthGuard, CurrentAgent } from '../../api-keys/http/api-key-auth.guard';
+import type { AgentPrincipal } from '../../auth/agent-principal';
+import { requestMetaOf } from '../../auth/auth.decorators';
+import { AppConfig } from '../../config/app-config';
+import { DomainError } from '../../shared/domain/domain-error';
+import { McpServerFactory } from './mcp-server.factory';
+
+const MCP_PATHS = ['mcp', 'api/v1/mcp'];
+
+/**
+ * M1: the MCP Streamable HTTP endpoint, served by the official SDK transport
+ * in stateless mode with JSON responses. The SDK negotiates the protocol
+ * version, checks Accept and MCP-Protocol-Version, and speaks JSON-RPC; this
+ * controller authenticates (every request), checks Origin and hands over.
+ */
+@Controller()
+@UseGuards(APIKeyAuthGuard)
+export class McpController {
+  private readonly allowedOrigins: Set<string>;
+
+  constructor(
+    private readonly servers: McpServerFactory,
+    private readonly config: AppConfig,
+  ) {
+    this.allowedOrigins = new Set([new URL(config.publicUrl).origin]);
+  }
+
+  @Post(MCP_PATHS)
+  async post(@Req() req: FastifyRequest, @Res() reply: FastifyReply, @CurrentAgent() agent: AgentPrincipal): Promise<void> {
+    this.checkOrigin(req);
+    const server = this.servers.create(agent, requestMetaOf(req));
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    await server.connect(transport);
+    reply.hijack();
+    reply.raw.setHeader('X-Request-Id', String(req.id));
+    reply.raw.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await transport.handleRequest(req.raw, reply.raw, req.body);
+  }
+
+  /** Stateless server: no standalone SSE stream and no sessions to delete. */
+  @Get(MCP_PATHS)
+  get(@Req() req: FastifyRequest, @Res() reply: FastifyReply): void {
+    this.checkOrigin(req);
+    methodNotAllowed(reply);
+  }
+
+  @Delete(MCP_PATHS)
+  delete(@Req() req: FastifyRequest, @Res() reply: FastifyReply): void {
+    this.checkOrigin(req);
+    methodNotAllowed(reply);
+  }
+
+  /** DNS-rebinding protection: a browser page from another origin may not drive the endpoint. */
+  private checkOrigin(req: FastifyRequest): void {
+    const origin = req.headers.origin;
+    if (origin === undefined) return;
+    if (this.allowedOrigins.has(origin)) return;
+    if (!this.config.production && /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(origin)) return;
+    throw new DomainError('forbidden', `Origin ${origin} is not allowed to use this MCP endpoint.`);
+  }
+}
+
+function methodNotAllowed(reply: FastifyReply): void {
+  reply
+    .status(405)
+    .header('Allow', 'POST')
+    .header('content-type', 'application/json')
+    .send({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this server is stateless; use POST.' }, id: null });
+}

@@ -1,0 +1,94 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, QueryFailedError } from 'typeorm';
+import { managerOf } from '../../database/typeorm-unit-of-work';
+import { DomainError } from '../../shared/domain/domain-error';
+import type { TransactionContext } from '../../shared/domain/unit-of-work';
+import type { Upstream, UpstreamTool } from '../domain/upstream';
+import { UpstreamRepository } from '../domain/upstream.repository';
+import { HeaderCipher } from './header-cipher';
+import { McpServerOrmEntity } from './mcp-server.orm-entity';
+
+@Injectable()
+export class TypeOrmUpstreamRepository extends UpstreamRepository {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly cipher: HeaderCipher,
+  ) {
+    super();
+  }
+
+  async listByTenant(tenantId: string): Promise<Upstream[]> {
+    const rows = await this.repo().find({ where: { tenantId }, order: { name: 'ASC' } });
+    return rows.map((r) => this.toDomain(r));
+  }
+
+  async findById(tenantId: string, id: string): Promise<Upstream | null> {
+    const row = await this.repo().findOneBy({ tenantId, id });
+    return row ? this.toDomain(row) : null;
+  }
+
+  async insert(u: Upstream, tx?: TransactionContext): Promise<void> {
+    try {
+      await this.repo(tx).insert(this.toRow(u));
+    } catch (err) {
+      if (err instanceof QueryFailedError && (err.driverError as { code?: string }).code === '23505') {
+        throw new DomainError('duplicate_name', `An upstream named "${u.name}" already exists.`, { name: u.name });
+      }
+      throw err;
+    }
+  }
+
+  async update(u: Upstream, tx?: TransactionContext): Promise<void> {
+    const { id, tenantId, ...changes } = this.toRow(u);
+    try {
+      await this.repo(tx).update({ id, tenantId }, changes);
+    } catch (err) {
+      if (err instanceof QueryFailedError && (err.driverError as { code?: string }).code === '23505') {
+        throw new DomainError('duplicate_name', `An upstream named "${u.name}" already exists.`, { name: u.name });
+      }
+      throw err;
+    }
+  }
+
+  async delete(tenantId: string, id: string, tx?: TransactionContext): Promise<boolean> {
+    const r = await this.repo(tx).delete({ tenantId, id });
+    return (r.affected ?? 0) > 0;
+  }
+
+  private repo(tx?: TransactionContext) {
+    return managerOf(this.dataSource, tx).getRepository(McpServerOrmEntity);
+  }
+
+  private toDomain(r: McpServerOrmEntity): Upstream {
+    return {
+      id: r.id,
+      tenantId: r.tenantId,
+      name: r.name,
+      url: r.url,
+      headers: this.cipher.decrypt(r.headersEncrypted),
+      timeoutMs: r.timeoutMs,
+      tools: r.tools as UpstreamTool[],
+      toolsRefreshedAt: r.toolsRefreshedAt,
+      createdBy: r.createdBy,
+      createdAt: r.createdAt,
+      updatedAt: r.updatedAt,
+    };
+  }
+
+  private toRow(u: Upstream): McpServerOrmEntity {
+    return {
+      id: u.id,
+      tenantId: u.tenantId,
+      name: u.name,
+      url: u.url,
+      headersEncrypted: this.cipher.encrypt(u.headers),
+      headerNames: Object.keys(u.headers),
+      timeoutMs: u.timeoutMs,
+      tools: u.tools,
+      toolsRefreshedAt: u.toolsRefreshedAt,
+      createdBy: u.createdBy,
+      createdAt: u.createdAt,
+      updatedAt: u.updatedAt,
+    };
+  }
+}

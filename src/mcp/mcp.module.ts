@@ -1,0 +1,31 @@
+import { Module } from '@nestjs/common';
+import { APIKeysModule } from '../api-keys/api-keys.module';
+import { AuditModule } from '../audit/audit.module';
+import { AuthModule } from '../auth/auth.module';
+import { McpGatewayService } from './application/mcp-gateway.service';
+import { ToolCatalog } from './application/tool-catalog';
+import { UpstreamRegistryService } from './application/upstream-registry.service';
+import { UpstreamConnector, UpstreamRepository } from './domain/upstream.repository';
+import { McpServerFactory } from './http/mcp-server.factory';
+import { McpServersController } from './http/mcp-servers.controller';
+import { McpToolsController } from './http/mcp-tools.controller';
+import { McpController } from './http/mcp.controller';
+import { HeaderCipher } from './infrastructure/header-cipher';
+import { SdkUpstreamConnector } from './infrastructure/sdk-upstream.connector';
+import { TypeOrmUpstreamRepository } from './infrastructure/typeorm-upstream.repository';
+
+/** The MCP gateway (M1–M5): /mcp, the REST mirror and the upstream registry. */
+@Module({
+  imports: [APIKeysModule, AuthModule, AuditModule],
+  controllers: [McpController, McpToolsController, McpServersController],
+  providers: [
+    McpGatewayService,
+    ToolCatalog,
+    UpstreamRegistryService,
+    McpServerFactory,
+    HeaderCipher,
+    { provide: UpstreamRepository, useClass: TypeOrmUpstreamRepository },
+    { provide: UpstreamConnector, useClass: SdkUpstreamConnector },
+  ],
+})
+export class McpModule {}
