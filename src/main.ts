@@ -9,6 +9,7 @@ import { DevTokenIssuer } from './auth/dev-token.issuer';
 import { AppConfig } from './config/app-config';
 import { InvalidConfigurationError } from './config/env.validation';
 import { EmbeddedPostgres } from './database/embedded-postgres';
+import { bootstrapDemo, DemoSetup } from './demo/demo-bootstrap';
 
 async function bootstrap(): Promise<void> {
   const logger = new Logger('Tollgate');
@@ -38,7 +39,15 @@ async function bootstrap(): Promise<void> {
   logger.log(`Tollgate listening on http://${config.host}:${config.port} (public URL ${config.publicUrl})`);
 
   const devTokens = app.get(DevTokenIssuer);
-  if (devTokens.available) printDevelopmentBanner(config, devTokens.issue());
+  let demo: DemoSetup | null = null;
+  if (config.demo) {
+    try {
+      demo = await bootstrapDemo(app);
+    } catch (err) {
+      logger.warn(`The demo upstream could not be set up: ${(err as Error).message}`);
+    }
+  }
+  if (devTokens.available) printDevelopmentBanner(config, devTokens.issue(), demo);
 
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -47,6 +56,7 @@ async function bootstrap(): Promise<void> {
     logger.log(`${signal} received: closing`);
     try {
       await app.close();
+      await demo?.stop();
     } finally {
       await embedded?.stop();
       process.exit(0);
@@ -62,8 +72,25 @@ function levels(level: string): ('fatal' | 'error' | 'warn' | 'log' | 'debug' | 
 }
 
 /** The newcomer's next step, printed on start in development (never in production). */
-function printDevelopmentBanner(config: AppConfig, token: string): void {
+function printDevelopmentBanner(config: AppConfig, token: string, demo: DemoSetup | null): void {
   const base = config.publicUrl;
+  const mcp = demo
+    ? [
+        `A real upstream MCP server (server-everything) runs at ${demo.upstreamUrl}, registered as "everything" for tenant "demo".`,
+        'Demo agent key (scope everything__*; a new one each start, the previous is revoked):',
+        '',
+        `  export TOLLGATE_KEY=${demo.keyToken}`,
+        '',
+        'List the tools through Tollgate with an MCP client (MCP Inspector CLI):',
+        '',
+        `  npx -y @modelcontextprotocol/inspector@2 --cli ${base}/mcp --transport http --method tools/list --header "X-API-Key: $TOLLGATE_KEY"`,
+        '',
+        'or without MCP, through the REST mirror:',
+        '',
+        `  curl -s ${base}/api/v1/mcp/tools -H "X-API-Key: $TOLLGATE_KEY"`,
+        '',
+      ]
+    : [];
   process.stdout.write(
     [
       '',
@@ -77,6 +104,7 @@ function printDevelopmentBanner(config: AppConfig, token: string): void {
       '    -H "Authorization: Bearer $TOLLGATE_TOKEN" -H "Content-Type: application/json" \\',
       `    -d '{"name":"my-first-key","permission_scope":{"mcp_tool_ids":["*"]}}'`,
       '',
+      ...mcp,
     ].join('\n') + '\n',
   );
 }

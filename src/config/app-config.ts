@@ -40,6 +40,8 @@ export class AppConfig {
   readonly trustProxy: boolean;
   /** Hosts tenant admins may register as upstreams (SSRF allow-list). */
   readonly upstreamAllowedHosts: string[];
+  /** Start and register a demo upstream + key on start (default: embedded mode outside production). */
+  readonly demo: boolean;
 
   private constructor(env: EnvironmentVariables) {
     this.nodeEnv = (env.NODE_ENV as AppConfig['nodeEnv']) ?? 'development';
@@ -77,6 +79,7 @@ export class AppConfig {
       .split(',')
       .map((h) => h.trim())
       .filter(Boolean);
+    this.demo = env.DEMO ? env.DEMO === 'true' : !production && !env.DATABASE_URL;
   }
 
   get production(): boolean {

@@ -109,6 +109,10 @@ export class EnvironmentVariables {
   UPSTREAM_ALLOWED_HOSTS?: string;
 
   @IsOptional()
+  @IsIn(['true', 'false'])
+  DEMO?: string;
+
+  @IsOptional()
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose', 'silent'])
   LOG_LEVEL?: string;
 }
@@ -118,7 +122,7 @@ export const ENV_NAMES: (keyof EnvironmentVariables)[] = [
   'NODE_ENV', 'PORT', 'HOST', 'PUBLIC_URL', 'DATABASE_URL', 'DATA_DIR', 'REDIS_URL',
   'JWT_JWKS_URI', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_SECRET', 'JWT_TENANT_CLAIM', 'JWT_ROLES_CLAIM',
   'API_KEY_PREFIX', 'API_KEY_ENV', 'API_KEY_PEPPER', 'KEYS_MAX_PER_TENANT', 'MIGRATIONS_RUN', 'TRUST_PROXY', 'LOG_LEVEL',
-  'UPSTREAM_ALLOWED_HOSTS',
+  'UPSTREAM_ALLOWED_HOSTS', 'DEMO',
 ];
 
 const NUMERIC: (keyof EnvironmentVariables)[] = ['PORT', 'KEYS_MAX_PER_TENANT'];

@@ -1,0 +1,131 @@
+import { InvalidConfigurationError, validateEnvironment } from './env.validation';
+
+/** The variables named by each problem line (`NAME: message`, or `A, B: message`). */
+function namedIn(err: InvalidConfigurationError): string[] {
+  return [...new Set(err.problems.flatMap((p) => p.split(':')[0].split(',').map((n) => n.trim())))].sort();
+}
+
+function refusal(env: Record<string, string | undefined>): InvalidConfigurationError {
+  try {
+    validateEnvironment(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InvalidConfigurationError);
+    return err as InvalidConfigurationError;
+  }
+  throw new Error(`expected the configuration to be refused: ${JSON.stringify(env)}`);
+}
+
+const PRODUCTION_OK = {
+  NODE_ENV: 'production',
+  DATABASE_URL: 'postgres://tollgate@db:5432/tollgate',
+  JWT_JWKS_URI: 'https://idp.example.com/.well-known/jwks.json',
+  JWT_ISSUER: 'https://idp.example.com/',
+  JWT_AUDIENCE: 'tollgate-api',
+  API_KEY_PEPPER: 'a-production-pepper-of-32-chars!',
+};
+
+describe('validateEnvironment', () => {
+  it('accepts an empty environment (every default)', () => {
+    const env = validateEnvironment({});
+    expect(env.PORT).toBeUndefined();
+    expect(env.NODE_ENV).toBeUndefined();
+  });
+
+  it('ignores variables it does not read and treats empty strings as unset', () => {
+    const env = validateEnvironment({ PATH: '/usr/bin', HOME: '/root', PORT: '', DATABASE_URL: '', JWT_SECRET: '' });
+    expect(env.PORT).toBeUndefined();
+    expect(env.DATABASE_URL).toBeUndefined();
+  });
+
+  it('accepts a typical development configuration and converts PORT to a number', () => {
+    const env = validateEnvironment({
+      NODE_ENV: 'development',
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      PUBLIC_URL: 'http://localhost:8080',
+      DATABASE_URL: 'postgresql://u:p@127.0.0.1:5432/db',
+      JWT_SECRET: 'x'.repeat(32),
+      JWT_TENANT_CLAIM: 'org',
+      JWT_ROLES_CLAIM: 'https://tollgate.dev/roles',
+      API_KEY_PREFIX: 'acme1',
+      KEYS_MAX_PER_TENANT: '500',
+    });
+    expect(env.PORT).toBe(8080);
+    expect(env.KEYS_MAX_PER_TENANT).toBe(500);
+    expect(env.API_KEY_PREFIX).toBe('acme1');
+  });
+
+  it('accepts a complete production configuration (JWKS, issuer, audience, pepper, no JWT_SECRET)', () => {
+    expect(() => validateEnvironment(PRODUCTION_OK)).not.toThrow();
+  });
+
+  it('lists every bad variable in one error', () => {
+    const err = refusal({
+      PORT: 'abc',
+      API_KEY_PREFIX: 'Bad_Prefix',
+      DATABASE_URL: 'mysql://x',
+      JWT_SECRET: 'short',
+    });
+    expect(namedIn(err)).toEqual(['API_KEY_PREFIX', 'DATABASE_URL', 'JWT_SECRET', 'PORT']);
+    for (const name of ['PORT', 'API_KEY_PREFIX', 'DATABASE_URL', 'JWT_SECRET']) expect(err.message).toContain(name);
+    // The message never echoes the secret it refused.
+    expect(err.message).not.toContain('short');
+  });
+
+  it.each<[string, string, Record<string, string>?]>([
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['NODE_ENV', 'staging'],
+    ['PUBLIC_URL', 'localhost:3000'],
+    ['PUBLIC_URL', 'ftp://tollgate.example.com'],
+    ['REDIS_URL', 'http://cache:6379'],
+    ['JWT_JWKS_URI', 'not a url', { JWT_ISSUER: 'https://idp.example.com/', JWT_AUDIENCE: 'tollgate-api' }],
+    ['JWT_TENANT_CLAIM', 'tenant id'],
+    ['API_KEY_PREFIX', '9tg'],
+    ['API_KEY_PREFIX', 'averyveryverylongprefix'],
+    ['API_KEY_PEPPER', 'too-short'],
+    ['KEYS_MAX_PER_TENANT', '0'],
+    ['MIGRATIONS_RUN', 'yes'],
+    ['LOG_LEVEL', 'loud'],
+  ])('refuses %s=%s and names it', (name, value, others) => {
+    const err = refusal({ ...others, [name]: value });
+    expect(namedIn(err)).toEqual([name]);
+  });
+
+  it('refuses JWT_SECRET when NODE_ENV=production, even with a JWKS', () => {
+    const err = refusal({ ...PRODUCTION_OK, JWT_SECRET: 'y'.repeat(48) });
+    expect(namedIn(err)).toEqual(['JWT_SECRET']);
+    expect(err.message).toMatch(/production/);
+  });
+
+  it('refuses production without API_KEY_PEPPER', () => {
+    const { API_KEY_PEPPER: _omit, ...env } = PRODUCTION_OK;
+    expect(namedIn(refusal(env))).toEqual(['API_KEY_PEPPER']);
+  });
+
+  it('refuses production without JWT_JWKS_URI (and without any JWT configuration at all)', () => {
+    const { JWT_JWKS_URI: _omit, ...env } = PRODUCTION_OK;
+    expect(namedIn(refusal(env))).toEqual(['JWT_JWKS_URI']);
+    expect(namedIn(refusal({ NODE_ENV: 'production' }))).toEqual(['API_KEY_PEPPER', 'JWT_JWKS_URI']);
+  });
+
+  it.each([
+    ['without JWT_ISSUER', { JWT_JWKS_URI: 'https://idp.example.com/jwks', JWT_AUDIENCE: 'tollgate-api' }],
+    ['without JWT_AUDIENCE', { JWT_JWKS_URI: 'https://idp.example.com/jwks', JWT_ISSUER: 'https://idp.example.com/' }],
+    ['without either', { JWT_JWKS_URI: 'https://idp.example.com/jwks' }],
+  ])('refuses JWT_JWKS_URI %s', (_label, env) => {
+    const err = refusal(env);
+    expect(namedIn(err)).toEqual(['JWT_AUDIENCE', 'JWT_ISSUER']);
+  });
+
+  it('accepts JWT_JWKS_URI with both issuer and audience outside production', () => {
+    expect(() =>
+      validateEnvironment({
+        JWT_JWKS_URI: 'http://127.0.0.1:9999/.well-known/jwks.json',
+        JWT_ISSUER: 'https://idp.test/',
+        JWT_AUDIENCE: 'tollgate-api',
+      }),
+    ).not.toThrow();
+  });
+});
