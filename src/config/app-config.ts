@@ -42,6 +42,8 @@ export class AppConfig {
   readonly upstreamAllowedHosts: string[];
   /** Start and register a demo upstream + key on start (default: embedded mode outside production). */
   readonly demo: boolean;
+  /** Operator-declared upstreams (JSON), including stdio commands. */
+  readonly upstreamsFile: string | null;
 
   private constructor(env: EnvironmentVariables) {
     this.nodeEnv = (env.NODE_ENV as AppConfig['nodeEnv']) ?? 'development';
@@ -79,6 +81,7 @@ export class AppConfig {
       .split(',')
       .map((h) => h.trim())
       .filter(Boolean);
+    this.upstreamsFile = env.UPSTREAMS_FILE ? resolve(env.UPSTREAMS_FILE) : null;
     this.demo = env.DEMO ? env.DEMO === 'true' : !production && !env.DATABASE_URL;
   }
 

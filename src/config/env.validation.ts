@@ -113,6 +113,10 @@ export class EnvironmentVariables {
   DEMO?: string;
 
   @IsOptional()
+  @IsString()
+  UPSTREAMS_FILE?: string;
+
+  @IsOptional()
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose', 'silent'])
   LOG_LEVEL?: string;
 }
@@ -122,7 +126,7 @@ export const ENV_NAMES: (keyof EnvironmentVariables)[] = [
   'NODE_ENV', 'PORT', 'HOST', 'PUBLIC_URL', 'DATABASE_URL', 'DATA_DIR', 'REDIS_URL',
   'JWT_JWKS_URI', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_SECRET', 'JWT_TENANT_CLAIM', 'JWT_ROLES_CLAIM',
   'API_KEY_PREFIX', 'API_KEY_ENV', 'API_KEY_PEPPER', 'KEYS_MAX_PER_TENANT', 'MIGRATIONS_RUN', 'TRUST_PROXY', 'LOG_LEVEL',
-  'UPSTREAM_ALLOWED_HOSTS', 'DEMO',
+  'UPSTREAM_ALLOWED_HOSTS', 'DEMO', 'UPSTREAMS_FILE',
 ];
 
 const NUMERIC: (keyof EnvironmentVariables)[] = ['PORT', 'KEYS_MAX_PER_TENANT'];

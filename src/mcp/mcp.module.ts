@@ -5,11 +5,12 @@ import { AuthModule } from '../auth/auth.module';
 import { McpGatewayService } from './application/mcp-gateway.service';
 import { ToolCatalog } from './application/tool-catalog';
 import { UpstreamRegistryService } from './application/upstream-registry.service';
-import { UpstreamConnector, UpstreamRepository } from './domain/upstream.repository';
+import { OperatorUpstreamProvider, UpstreamConnector, UpstreamRepository } from './domain/upstream.repository';
 import { McpServerFactory } from './http/mcp-server.factory';
 import { McpServersController } from './http/mcp-servers.controller';
 import { McpToolsController } from './http/mcp-tools.controller';
 import { McpController } from './http/mcp.controller';
+import { FileOperatorUpstreams } from './infrastructure/file-operator-upstreams';
 import { HeaderCipher } from './infrastructure/header-cipher';
 import { SdkUpstreamConnector } from './infrastructure/sdk-upstream.connector';
 import { TypeOrmUpstreamRepository } from './infrastructure/typeorm-upstream.repository';
@@ -26,6 +27,7 @@ import { TypeOrmUpstreamRepository } from './infrastructure/typeorm-upstream.rep
     HeaderCipher,
     { provide: UpstreamRepository, useClass: TypeOrmUpstreamRepository },
     { provide: UpstreamConnector, useClass: SdkUpstreamConnector },
+    { provide: OperatorUpstreamProvider, useClass: FileOperatorUpstreams },
   ],
 })
 export class McpModule {}

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ExposedTool, exposeTools, Upstream } from '../domain/upstream';
-import { UpstreamRepository } from '../domain/upstream.repository';
+import { OperatorUpstreamProvider, UpstreamRepository } from '../domain/upstream.repository';
 
 interface TenantCatalog {
   tools: Map<string, ExposedTool>;
@@ -21,7 +21,10 @@ export class ToolCatalog {
   private readonly logger = new Logger(ToolCatalog.name);
   private readonly cache = new Map<string, Promise<TenantCatalog>>();
 
-  constructor(private readonly upstreams: UpstreamRepository) {}
+  constructor(
+    private readonly upstreams: UpstreamRepository,
+    private readonly operator: OperatorUpstreamProvider,
+  ) {}
 
   async tools(tenantId: string): Promise<ExposedTool[]> {
     return [...(await this.load(tenantId)).tools.values()];
@@ -52,7 +55,10 @@ export class ToolCatalog {
   }
 
   private async build(tenantId: string): Promise<TenantCatalog> {
-    const list = await this.upstreams.listByTenant(tenantId);
+    const [registered, declared] = await Promise.all([this.upstreams.listByTenant(tenantId), this.operator.forTenant(tenantId)]);
+    // Operator-declared upstreams win a name clash (registration refuses their names anyway).
+    const names = new Set(declared.map((u) => u.name));
+    const list = [...declared, ...registered.filter((u) => !names.has(u.name))];
     const tools = new Map<string, ExposedTool>();
     const upstreams = new Map<string, Upstream>();
     for (const u of list) {

@@ -5,11 +5,11 @@ import { actorOf, Principal } from '../../auth/principal';
 import { AppConfig } from '../../config/app-config';
 import type { RequestMeta } from '../../shared/domain/actor';
 import { Clock } from '../../shared/domain/clock';
-import { NotFoundError, ValidationFailedError } from '../../shared/domain/domain-error';
+import { DomainError, NotFoundError, ValidationFailedError } from '../../shared/domain/domain-error';
 import { UnitOfWork } from '../../shared/domain/unit-of-work';
 import { exposeTools, Upstream, UPSTREAM_NAME, validateUpstreamHeaders } from '../domain/upstream';
 import { UpstreamUrlPolicy } from '../domain/upstream-url-policy';
-import { UpstreamConnector, UpstreamRepository } from '../domain/upstream.repository';
+import { OperatorUpstreamProvider, UpstreamConnector, UpstreamRepository } from '../domain/upstream.repository';
 import { ToolCatalog } from './tool-catalog';
 
 export interface RegisterUpstreamCommand {
@@ -39,6 +39,7 @@ export class UpstreamRegistryService {
     private readonly audit: AuditRecorder,
     private readonly uow: UnitOfWork,
     private readonly clock: Clock,
+    private readonly operator: OperatorUpstreamProvider,
     config: AppConfig,
   ) {
     this.policy = new UpstreamUrlPolicy(config.upstreamAllowedHosts);
@@ -46,6 +47,7 @@ export class UpstreamRegistryService {
 
   async register(p: Principal, cmd: RegisterUpstreamCommand, request: RequestMeta): Promise<Upstream> {
     const now = this.clock.now();
+    this.refuseOperatorName(p, cmd.name);
     const upstream: Upstream = {
       id: randomUUID(),
       tenantId: p.tenantId,
@@ -97,6 +99,7 @@ export class UpstreamRegistryService {
     const u = await this.get(p, id);
     const changed: string[] = [];
     if (cmd.name !== undefined && cmd.name !== u.name) {
+      this.refuseOperatorName(p, cmd.name);
       u.name = checkName(cmd.name);
       changed.push('name');
     }
@@ -149,6 +152,12 @@ export class UpstreamRegistryService {
   /** Exposed names of an upstream's tools (for responses). */
   exposed(u: Upstream) {
     return exposeTools(u);
+  }
+
+  private refuseOperatorName(p: Principal, name: string): void {
+    if (this.operator.hasName(p.tenantId, name)) {
+      throw new DomainError('duplicate_name', `The name "${name}" is taken by an upstream the operator declared.`, { name });
+    }
   }
 
   private async save(p: Principal, u: Upstream, action: string, request: RequestMeta, metadata: Record<string, unknown>) {

@@ -19,3 +19,9 @@ export abstract class UpstreamConnector {
   /** Drops pooled sessions of an upstream (changed or deleted). */
   abstract forget(upstreamId: string): Promise<void>;
 }
+
+/** Port: upstreams declared by the operator (UPSTREAMS_FILE), with their discovered tools. */
+export abstract class OperatorUpstreamProvider {
+  abstract forTenant(tenantId: string): Promise<Upstream[]>;
+  abstract hasName(tenantId: string, name: string): boolean;
+}

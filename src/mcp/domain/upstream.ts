@@ -16,12 +16,24 @@ export interface UpstreamTool {
   annotations?: Record<string, unknown>;
 }
 
-/** A registered upstream MCP server (Streamable HTTP). */
+/** An operator-declared stdio server (UPSTREAMS_FILE only; never registrable over REST). */
+export interface StdioCommand {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** A registered upstream MCP server (Streamable HTTP), or an operator-declared one (HTTP or stdio). */
 export interface Upstream {
   id: string;
   tenantId: string;
   name: string;
+  /** Streamable HTTP endpoint; empty for stdio upstreams. */
   url: string;
+  /** Set for operator-declared stdio upstreams. */
+  stdio?: StdioCommand;
+  /** `config`: declared by the operator in UPSTREAMS_FILE (read-only over REST). */
+  source?: 'registry' | 'config';
   /** Decrypted request headers (e.g. Authorization); never returned by the API. */
   headers: Record<string, string>;
   timeoutMs: number;

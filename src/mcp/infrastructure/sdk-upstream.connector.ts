@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Upstream, UpstreamTool } from '../domain/upstream';
@@ -93,9 +94,14 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
     if (pooled) void this.forget(upstream.id);
     const client = (async () => {
       const c = new Client(CLIENT_INFO, { capabilities: {} });
-      const transport = new StreamableHTTPClientTransport(new URL(upstream.url), {
-        requestInit: { headers: upstream.headers },
-      });
+      const transport = upstream.stdio
+        ? new StdioClientTransport({
+            command: upstream.stdio.command,
+            args: upstream.stdio.args,
+            env: { ...getDefaultEnvironment(), ...upstream.stdio.env },
+            stderr: 'ignore',
+          })
+        : new StreamableHTTPClientTransport(new URL(upstream.url), { requestInit: { headers: upstream.headers } });
       c.onerror = (e) => this.logger.debug(`upstream ${upstream.name}: ${e.message}`);
       await c.connect(transport, { timeout: upstream.timeoutMs });
       return c;

@@ -1,0 +1,43 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createTestApp, TestApp } from '../support/create-test-app';
+import { createKey, managementToken, uniqueTenant } from '../support/factories';
+
+/** Operators declare upstreams in UPSTREAMS_FILE, including stdio commands that REST can never register. */
+describe('Operator-declared upstreams (UPSTREAMS_FILE, stdio)', () => {
+  let t: TestApp;
+  const tenant = uniqueTenant();
+  const admin = managementToken({ tenantId: tenant });
+
+  beforeAll(async () => {
+    const entry = join(__dirname, '..', '..', 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
+    const file = join(process.env.DATA_DIR!, `upstreams-${tenant}.json`);
+    writeFileSync(file, JSON.stringify([{ tenant_id: '*', name: 'local', command: process.execPath, args: [entry, 'stdio'], timeout_ms: 20000 }]));
+    t = await createTestApp({ UPSTREAMS_FILE: file });
+  }, 60_000);
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('exposes the stdio server tools to keys whose scope allows them, and calls them', async () => {
+    const key = await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['local__echo'] } });
+    const h = { 'x-api-key': key.token };
+    const list = await t.request({ method: 'GET', url: '/api/v1/mcp/tools', headers: h });
+    expect(list.status).toBe(200);
+    expect(list.body.data.map((x: { name: string }) => x.name)).toEqual(['local__echo']);
+    const call = await t.request({ method: 'POST', url: '/api/v1/mcp/tools/local__echo/call', headers: h, body: { arguments: { message: 'via stdio' } } });
+    expect(call.status).toBe(200);
+    expect(JSON.stringify(call.body.content)).toContain('via stdio');
+  }, 60_000);
+
+  it('refuses to register an upstream under a name the operator declared (409) and never accepts stdio over REST', async () => {
+    const dup = await t.request({ method: 'POST', url: '/api/v1/mcp/servers', token: admin, body: { name: 'local', url: 'http://127.0.0.1:1/mcp' } });
+    expect(dup.status).toBe(409);
+    expect(dup.body.code).toBe('duplicate_name');
+    const stdio = await t.request({ method: 'POST', url: '/api/v1/mcp/servers', token: admin, body: { name: 'shell', command: '/bin/sh' } });
+    expect(stdio.status).toBe(422);
+    const rows = await t.db.query(`SELECT count(*)::int AS n FROM mcp_servers WHERE tenant_id = $1`, [tenant]);
+    expect(rows[0].n).toBe(0);
+  });
+});
