@@ -6,10 +6,13 @@ import { AppConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { McpModule } from './mcp/mcp.module';
+import { PlansModule } from './plans/plans.module';
+import { RedisModule } from './redis/redis.module';
+import { UsageModule } from './usage/usage.module';
 import { SharedModule } from './shared/shared.module';
 import { TenantsModule } from './tenants/tenants.module';
 
 @Module({
-  imports: [AppConfigModule, SharedModule, DatabaseModule, TenantsModule, AuditModule, AuthModule, APIKeysModule, McpModule, HealthModule],
+  imports: [AppConfigModule, SharedModule, DatabaseModule, RedisModule, PlansModule, UsageModule, TenantsModule, AuditModule, AuthModule, APIKeysModule, McpModule, HealthModule],
 })
 export class AppModule {}

@@ -24,6 +24,7 @@ async function bootstrap(): Promise<void> {
     throw err;
   }
 
+  Logger.overrideLogger(config.logLevel === 'silent' ? false : levels(config.logLevel));
   let embedded: EmbeddedPostgres | null = null;
   if (!config.databaseUrl) {
     embedded = new EmbeddedPostgres(config.dataDir, (line) => logger.debug(line));
@@ -33,6 +34,8 @@ async function bootstrap(): Promise<void> {
 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule, createFastifyAdapter(config), {
     logger: config.logLevel === 'silent' ? false : levels(config.logLevel),
+    // The billing webhook's HMAC is computed over the exact bytes received.
+    rawBody: true,
   });
   await configureApp(app);
   await app.listen({ port: config.port, host: config.host });

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
 import { AuthModule } from '../auth/auth.module';
+import { PlansModule } from '../plans/plans.module';
 import { TenantsModule } from '../tenants/tenants.module';
 import { APIKeySecrets } from './application/api-key-secrets';
 import { APIKeysService } from './application/api-keys.service';
@@ -15,7 +16,7 @@ import { TypeOrmAPIKeyRepository } from './infrastructure/typeorm-api-key.reposi
 
 /** API keys: lifecycle (K1–K7), verification (K8, A3) and scopes (A4). */
 @Module({
-  imports: [AuthModule, AuditModule, TenantsModule],
+  imports: [AuthModule, AuditModule, TenantsModule, PlansModule],
   controllers: [APIKeysController, VerifyController],
   providers: [
     APIKeysService,

@@ -4,7 +4,7 @@ import { AppConfig } from '../config/app-config';
 import type { Role } from './principal';
 
 /**
- * Development-only admin tokens (printed by `npm start`, `tollgate token dev`),
+ * Development-only admin tokens (printed by `npm start`),
  * signed with the HS256 secret. Refused in production or when a JWKS is configured.
  */
 @Injectable()

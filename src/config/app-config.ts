@@ -33,7 +33,8 @@ export class AppConfig {
   readonly apiKeyEnv: 'live' | 'test';
   readonly apiKeyPepper: string;
   readonly pepperGenerated: boolean;
-  readonly maxKeysPerTenant: number;
+  /** Operator cap on live keys per tenant, below every plan's own limit; null = the plan decides. */
+  readonly maxKeysPerTenant: number | null;
   readonly migrationsRun: boolean;
   readonly logLevel: string;
   /** Honour X-Forwarded-For (behind a load balancer). */
@@ -44,6 +45,12 @@ export class AppConfig {
   readonly demo: boolean;
   /** Operator-declared upstreams (JSON), including stdio commands. */
   readonly upstreamsFile: string | null;
+  /** JSON plans overriding or adding to the built-in ones. */
+  readonly plansFile: string | null;
+  /** HMAC secret of POST /api/v1/billing/webhook; null = webhook off. */
+  readonly billingWebhookSecret: string | null;
+  /** Credits a tool call costs unless an admin priced the tool. */
+  readonly defaultToolPrice: number;
 
   private constructor(env: EnvironmentVariables) {
     this.nodeEnv = (env.NODE_ENV as AppConfig['nodeEnv']) ?? 'development';
@@ -73,7 +80,7 @@ export class AppConfig {
     this.apiKeyEnv = (env.API_KEY_ENV as 'live' | 'test') ?? 'live';
     this.pepperGenerated = !env.API_KEY_PEPPER;
     this.apiKeyPepper = env.API_KEY_PEPPER ?? readOrCreateSecret(this.dataDir, 'api-key-pepper');
-    this.maxKeysPerTenant = env.KEYS_MAX_PER_TENANT ?? 100;
+    this.maxKeysPerTenant = env.KEYS_MAX_PER_TENANT ?? null;
     this.migrationsRun = (env.MIGRATIONS_RUN ?? 'true') === 'true';
     this.logLevel = env.LOG_LEVEL ?? 'log';
     this.trustProxy = env.TRUST_PROXY === 'true';
@@ -81,6 +88,9 @@ export class AppConfig {
       .split(',')
       .map((h) => h.trim())
       .filter(Boolean);
+    this.plansFile = env.PLANS_FILE ? resolve(env.PLANS_FILE) : null;
+    this.billingWebhookSecret = env.BILLING_WEBHOOK_SECRET ?? null;
+    this.defaultToolPrice = env.DEFAULT_TOOL_PRICE ?? 1;
     this.upstreamsFile = env.UPSTREAMS_FILE ? resolve(env.UPSTREAMS_FILE) : null;
     this.demo = env.DEMO ? env.DEMO === 'true' : !production && !env.DATABASE_URL;
   }

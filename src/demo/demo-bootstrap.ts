@@ -8,6 +8,7 @@ import { PermissionScope } from '../api-keys/domain/permission-scope';
 import type { Principal } from '../auth/principal';
 import { UpstreamRegistryService } from '../mcp/application/upstream-registry.service';
 import type { RequestMeta } from '../shared/domain/actor';
+import { TenantsService } from '../tenants/application/tenants.service';
 
 export const DEMO_TENANT = 'demo';
 const DEMO_KEY_NAME = 'demo-agent';
@@ -31,7 +32,8 @@ export async function bootstrapDemo(app: INestApplicationContext): Promise<DemoS
   if (!entry) return null;
   const port = await freePort();
   const child = spawn(process.execPath, [entry, 'streamableHttp'], {
-    env: { ...process.env, PORT: String(port), NODE_ENV: 'development' },
+    // A third-party process: it gets what it needs to run, none of Tollgate's secrets.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), NODE_ENV: 'development' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const stop = () =>
@@ -45,6 +47,7 @@ export async function bootstrapDemo(app: INestApplicationContext): Promise<DemoS
     await waitForListening(child);
     const admin: Principal = { sub: 'tollgate-demo', tenantId: DEMO_TENANT, roles: ['admin'], scope: PermissionScope.unrestricted() };
     const upstreamUrl = `http://127.0.0.1:${port}/mcp`;
+    await app.get(TenantsService).ensureExists(DEMO_TENANT);
     const registry = app.get(UpstreamRegistryService);
     const existing = (await registry.list(admin)).find((u) => u.name === DEMO_UPSTREAM);
     if (existing) await registry.update(admin, existing.id, { url: upstreamUrl }, SYSTEM);

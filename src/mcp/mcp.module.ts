@@ -2,6 +2,8 @@ import { Module } from '@nestjs/common';
 import { APIKeysModule } from '../api-keys/api-keys.module';
 import { AuditModule } from '../audit/audit.module';
 import { AuthModule } from '../auth/auth.module';
+import { PlansModule } from '../plans/plans.module';
+import { UsageModule } from '../usage/usage.module';
 import { McpGatewayService } from './application/mcp-gateway.service';
 import { ToolCatalog } from './application/tool-catalog';
 import { UpstreamRegistryService } from './application/upstream-registry.service';
@@ -17,7 +19,7 @@ import { TypeOrmUpstreamRepository } from './infrastructure/typeorm-upstream.rep
 
 /** The MCP gateway (M1–M5): /mcp, the REST mirror and the upstream registry. */
 @Module({
-  imports: [APIKeysModule, AuthModule, AuditModule],
+  imports: [APIKeysModule, AuthModule, AuditModule, PlansModule, UsageModule],
   controllers: [McpController, McpToolsController, McpServersController],
   providers: [
     McpGatewayService,

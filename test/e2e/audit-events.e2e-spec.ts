@@ -67,6 +67,8 @@ describe('Audit events for key state changes (e2e)', () => {
       'api_key.enabled',
       'api_key.rotated',
       'api_key.revoked',
+      // revoking the successor also ends the predecessor's grace period, recorded as its own event
+      'api_key.revoked',
     ]);
     for (const r of rows) {
       expect(r).toMatchObject({
@@ -84,6 +86,7 @@ describe('Audit events for key state changes (e2e)', () => {
     }
     expect(rows.slice(0, 5).map((r) => r.target_id)).toEqual([id, id, id, id, id]);
     expect(rows[5].target_id).toBe(rotatedId);
+    expect(rows[6]).toMatchObject({ target_id: id, metadata: { reason: 'successor_revoked', successor_id: rotatedId } });
     expect(rows[4].metadata).toMatchObject({ new_key_id: rotatedId, grace_period_seconds: 60 });
 
     // no secret and no hash anywhere in the tenant's audit trail
@@ -91,7 +94,8 @@ describe('Audit events for key state changes (e2e)', () => {
       (r: { key_hash: string }) => r.key_hash.trim(),
     );
     expect(hashes).toHaveLength(2);
-    const all = JSON.stringify(rows);
+    // The chain's own hash/prev_hash columns are SHA-256 digests of audit rows, not secrets: leave them out.
+    const all = JSON.stringify(rows.map(({ hash: _h, prev_hash: _p, ...rest }: Record<string, unknown>) => rest));
     for (const secret of [token, rotatedToken, ...hashes]) {
       expect(secret.length).toBeGreaterThan(30);
       expect(all).not.toContain(secret);

@@ -24,7 +24,12 @@ export interface TestApp {
  * the run's migrated PostgreSQL. `env` overrides the test environment for this
  * app only (e.g. JWT_JWKS_URI).
  */
-export async function createTestApp(env: Record<string, string | undefined> = {}): Promise<TestApp> {
+export interface ProviderOverride {
+  provide: unknown;
+  useValue: unknown;
+}
+
+export async function createTestApp(env: Record<string, string | undefined> = {}, overrides: ProviderOverride[] = []): Promise<TestApp> {
   const saved: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(env)) {
     saved[k] = process.env[k];
@@ -33,9 +38,13 @@ export async function createTestApp(env: Record<string, string | undefined> = {}
   }
   let app: NestFastifyApplication;
   try {
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+    let builder = Test.createTestingModule({ imports: [AppModule] });
+    for (const o of overrides) builder = builder.overrideProvider(o.provide).useValue(o.useValue);
+    const moduleRef = await builder.compile();
     app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(moduleRef.get(AppConfig)), {
-      logger: false,
+      // TEST_APP_LOGS=true shows the app's errors while debugging a test.
+      logger: process.env.TEST_APP_LOGS === 'true' ? ['error', 'warn'] : false,
+      rawBody: true,
     });
     await configureApp(app);
     await app.init();

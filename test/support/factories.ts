@@ -57,3 +57,9 @@ export async function createKey(
 export async function verifyKey(t: TestApp, jwt: string, body: Record<string, unknown>) {
   return t.request({ method: 'POST', url: '/api/v1/keys/verify', token: jwt, body });
 }
+
+/** Puts a tenant on a plan (as the billing webhook would), e.g. so a busy test is not rate limited. */
+export async function setPlan(t: TestApp, tenantId: string, plan: string, status: 'active' | 'past_due' | 'canceled' = 'active'): Promise<void> {
+  const { SubscriptionsService } = await import('../../src/plans/application/subscriptions.service');
+  await t.app.get(SubscriptionsService).change(tenantId, plan, status, { type: 'system', id: 'test' });
+}

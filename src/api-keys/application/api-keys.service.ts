@@ -7,6 +7,7 @@ import { TransactionContext, UnitOfWork } from '../../shared/domain/unit-of-work
 import type { RequestMeta } from '../../shared/domain/actor';
 import { Clock } from '../../shared/domain/clock';
 import { DomainError, ValidationFailedError } from '../../shared/domain/domain-error';
+import { SubscriptionsService } from '../../plans/application/subscriptions.service';
 import { TenantsService } from '../../tenants/application/tenants.service';
 import { APIKey, APIKeyStatus } from '../domain/api-key';
 import { APIKeyNotFoundError, KeyLimitReachedError, ScopeTooWideError } from '../domain/api-key.errors';
@@ -44,13 +45,6 @@ export interface APIKeyPage {
   nextCursor: string | null;
 }
 
-export interface APIKeyUsage {
-  requestsCount: number;
-  tokensUsed: number;
-  creditsUsed: number;
-  lastUsedAt: Date | null;
-}
-
 /** Longest grace period a rotation may ask for (30 days). */
 export const MAX_GRACE_PERIOD_SECONDS = 30 * 24 * 3600;
 
@@ -70,6 +64,7 @@ export class APIKeysService {
     private readonly clock: Clock,
     private readonly config: AppConfig,
     private readonly cache: KeyCache,
+    private readonly subscriptions: SubscriptionsService,
   ) {}
 
   async create(principal: Principal, cmd: CreateAPIKeyCommand, request: RequestMeta): Promise<{ key: APIKey; token: string }> {
@@ -96,11 +91,13 @@ export class APIKeysService {
       },
       now,
     );
+    const { plan } = await this.subscriptions.planFor(principal.tenantId);
+    const limit = Math.min(plan.maxKeys, this.config.maxKeysPerTenant ?? Number.MAX_SAFE_INTEGER);
     await this.uow.run(async (tx) => {
-      // Serialize creations per tenant so the key limit holds under concurrency.
+      // Serialize creations per tenant so the key limit (K6, from the plan) holds under concurrency.
       await this.tenants.lock(principal.tenantId, tx);
       const live = await this.keys.countLive(principal.tenantId, now, tx);
-      if (live >= this.config.maxKeysPerTenant) throw new KeyLimitReachedError(this.config.maxKeysPerTenant);
+      if (live >= limit) throw new KeyLimitReachedError(limit);
       await this.keys.insert(key, tx);
       await this.record(principal, request, 'api_key.created', key, tx, {
         name: key.name,
@@ -191,10 +188,21 @@ export class APIKeysService {
     await this.afterCommitEvict(id, () => this.uow.run(async (tx) => {
       const key = await this.lockOwned(principal, id, tx);
       if (key.revokedAt !== null) return;
-      key.revoke(this.clock.now());
+      const now = this.clock.now();
+      key.revoke(now);
       await this.keys.update(key, tx);
       this.cache.evict(key.id);
       await this.record(principal, request, 'api_key.revoked', key, tx, {});
+      // Revoking a rotated key also ends its predecessor's grace period: no secret of it may outlive the revocation.
+      if (key.rotatedFromId) {
+        const previous = await this.keys.findByIdForUpdate(key.tenantId, key.rotatedFromId, tx);
+        if (previous && previous.status(now) !== 'revoked' && previous.graceUntil && previous.graceUntil.getTime() > now.getTime()) {
+          previous.revoke(now);
+          await this.keys.update(previous, tx);
+          this.cache.evict(previous.id);
+          await this.record(principal, request, 'api_key.revoked', previous, tx, { reason: 'successor_revoked', successor_id: key.id });
+        }
+      }
     }));
   }
 
@@ -227,12 +235,6 @@ export class APIKeysService {
       });
       return { key: next, token: token.value, previous };
     }));
-  }
-
-  /** Usage counters arrive with metering (issue 4); until then they read 0. */
-  async usage(principal: Principal, id: string): Promise<APIKeyUsage> {
-    const key = await this.get(principal, id);
-    return { requestsCount: 0, tokensUsed: 0, creditsUsed: 0, lastUsedAt: key.lastUsedAt };
   }
 
   private async afterCommitEvict<T>(id: string, work: () => Promise<T>): Promise<T> {

@@ -27,7 +27,8 @@ export class KeyVerifier {
     private readonly cache: KeyCache,
   ) {}
 
-  async verify(raw: string): Promise<KeyVerification> {
+  /** `tenantId`: only keys of this tenant count; another tenant's key is `invalid_key` and is not touched. */
+  async verify(raw: string, tenantId?: string): Promise<KeyVerification> {
     const token = this.secrets.parse(raw);
     if (!token) return { ok: false, code: 'invalid_key', key: null };
     // The lookup by HMAC is the comparison: equal hashes are found by the unique
@@ -39,7 +40,7 @@ export class KeyVerifier {
       key = await this.keys.findByHash(hash);
       this.cache.set(hash, key, now.getTime());
     }
-    if (!key) return { ok: false, code: 'invalid_key', key: null };
+    if (!key || (tenantId !== undefined && key.tenantId !== tenantId)) return { ok: false, code: 'invalid_key', key: null };
     switch (key.status(now)) {
       case 'revoked':
         return { ok: false, code: 'revoked_key', key };

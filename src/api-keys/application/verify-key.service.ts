@@ -51,7 +51,7 @@ export class VerifyKeyService {
 
   async verify(principal: Principal, cmd: VerifyKeyCommand): Promise<VerifyKeyResult> {
     const resource = cmd.resource ?? null;
-    const outcome = await this.verifier.verify(cmd.key);
+    const outcome = await this.verifier.verify(cmd.key, principal.tenantId);
     const key = outcome.key;
     if (!key || key.tenantId !== principal.tenantId) {
       return { valid: false, code: 'invalid_key', resource, ...NOTHING };

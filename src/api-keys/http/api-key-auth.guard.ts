@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import type { AgentPrincipal } from '../../auth/agent-principal';
 import { wwwAuthenticate } from '../../auth/www-authenticate';
 import { AppConfig } from '../../config/app-config';
+import { AuthFailureLimiter } from '../../plans/infrastructure/auth-failure-limiter';
 import { HttpProblem } from '../../shared/http/http-problem';
 import { KeyVerifier } from '../application/key-verifier';
 
@@ -26,16 +27,19 @@ export class APIKeyAuthGuard implements CanActivate {
   constructor(
     private readonly verifier: KeyVerifier,
     private readonly config: AppConfig,
+    private readonly failures: AuthFailureLimiter,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<AgentRequest>();
     const raw = extractKey(request);
     if (raw === null) {
+      await this.brake(request);
       throw new HttpProblem('missing_key', MESSAGES.missing_key, { 'WWW-Authenticate': wwwAuthenticate(this.config, false) });
     }
     const result = await this.verifier.verify(raw);
     if (!result.ok) {
+      await this.brake(request);
       throw new HttpProblem(result.code, MESSAGES[result.code], { 'WWW-Authenticate': wwwAuthenticate(this.config, true) });
     }
     const key = result.key;
@@ -47,6 +51,16 @@ export class APIKeyAuthGuard implements CanActivate {
       actor: { type: 'api_key', id: key.id },
     };
     return true;
+  }
+
+  /** Failed attempts per IP are limited too (brute force): past the limit, 429 instead of 401. */
+  private async brake(request: FastifyRequest): Promise<void> {
+    const retryAfter = await this.failures.fail(request.ip);
+    if (retryAfter !== null) {
+      throw new HttpProblem('rate_limited', `Too many failed authentication attempts from this address; retry in ${retryAfter} s.`, {
+        'Retry-After': String(retryAfter),
+      });
+    }
   }
 }
 

@@ -8,7 +8,6 @@ import { Clock } from '../../shared/domain/clock';
 import { APIKeysService } from '../application/api-keys.service';
 import {
   CreateAPIKeyDto,
-  iso,
   ListAPIKeysQueryDto,
   RotateAPIKeyDto,
   toAPIKeyResponse,
@@ -94,17 +93,5 @@ export class APIKeysController {
     const { key, token, previous } = await this.keys.rotate(p, id, dto.grace_period_seconds ?? 0, meta);
     const now = this.clock.now();
     return { ...toAPIKeyResponse(key, now), token, previous_key: toAPIKeyResponse(previous, now) };
-  }
-
-  @Get(':id/usage')
-  async usage(@CurrentPrincipal() p: Principal, @Param('id') id: string) {
-    const u = await this.keys.usage(p, id);
-    return {
-      key_id: id,
-      requests_count: u.requestsCount,
-      tokens_used: u.tokensUsed,
-      credits_used: u.creditsUsed,
-      last_used_at: iso(u.lastUsedAt),
-    };
   }
 }

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { TransactionContext } from '../../shared/domain/unit-of-work';
 import type { Actor, RequestMeta } from '../../shared/domain/actor';
 import { Clock } from '../../shared/domain/clock';
-import { AuditEvent, AuditOutcome, scrubMetadata } from '../domain/audit-event';
+import { AuditEvent, AuditOutcome, ChainedAuditEvent, scrubMetadata } from '../domain/audit-event';
+import { toJsonValue } from '../domain/audit-hash';
 import { AuditLogRepository } from '../domain/audit-log.repository';
 
 export interface RecordAuditInput {
@@ -21,6 +22,11 @@ const NO_REQUEST: RequestMeta = { requestId: null, ip: null, userAgent: null };
 /**
  * What other modules call to write an audit event. Pass the caller's
  * transaction so the event commits (or rolls back) with the change it records.
+ *
+ * The append takes the tenant's audit-chain lock and holds it until that
+ * transaction ends: record the event as the transaction's last write, so no
+ * other lock is taken while holding it (no deadlock, shortest wait for the
+ * tenant's other writers).
  */
 @Injectable()
 export class AuditRecorder {
@@ -29,7 +35,8 @@ export class AuditRecorder {
     private readonly clock: Clock,
   ) {}
 
-  async record(input: RecordAuditInput, tx?: TransactionContext): Promise<AuditEvent> {
+  /** Appends the event to its tenant's hash chain; returns it with its `hash` and `prevHash`. */
+  async record(input: RecordAuditInput, tx?: TransactionContext): Promise<ChainedAuditEvent> {
     const event: AuditEvent = {
       id: randomUUID(),
       occurredAt: this.clock.now(),
@@ -39,10 +46,10 @@ export class AuditRecorder {
       target: input.target ?? null,
       outcome: input.outcome ?? 'success',
       request: input.request ?? NO_REQUEST,
-      metadata: scrubMetadata(input.metadata ?? {}),
+      // Hash what jsonb will give back (Dates as ISO strings, undefined members dropped).
+      metadata: toJsonValue(scrubMetadata(input.metadata ?? {})) as Record<string, unknown>,
     };
-    await this.log.append(event, tx);
-    return event;
+    return this.log.append(event, tx);
   }
 
   /** Events about one target, oldest first (used by tests and, later, the auditor API). */

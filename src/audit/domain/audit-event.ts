@@ -15,6 +15,20 @@ export interface AuditEvent {
   metadata: Record<string, unknown>;
 }
 
+export const AUDIT_OUTCOMES: readonly AuditOutcome[] = ['success', 'failure', 'denied'];
+
+/** An event linked into its tenant's hash chain (see audit-hash.ts). */
+export interface ChainedAuditEvent extends AuditEvent {
+  prevHash: string | null;
+  hash: string;
+}
+
+/** A chained event as stored: `seq` orders a tenant's chain and the auditor's cursors. */
+export interface StoredAuditEvent extends ChainedAuditEvent {
+  /** bigint as a decimal string. */
+  seq: string;
+}
+
 /** Keys whose values never enter an audit row, whatever a caller passes. */
 const SECRET_KEYS = /^(token|key|secret|key_hash|keyhash|hash|password|authorization|api_key|pepper)$/i;
 

@@ -19,4 +19,6 @@ export class AuditEventOrmEntity {
   // TypeORM's insert typing cannot express arbitrary JSON objects; the domain keeps Record<string, unknown>.
    
   @Column('jsonb') metadata: Record<string, any>;
+  @Column('char', { name: 'prev_hash', length: 64, nullable: true }) prevHash: string | null;
+  @Column('char', { length: 64 }) hash: string;
 }

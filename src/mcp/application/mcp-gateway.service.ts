@@ -2,10 +2,22 @@ import { Injectable } from '@nestjs/common';
 import { AuditRecorder } from '../../audit/application/audit-recorder.service';
 import type { AgentPrincipal } from '../../auth/agent-principal';
 import type { RequestMeta } from '../../shared/domain/actor';
+import { Clock } from '../../shared/domain/clock';
 import { ForbiddenToolError, UnknownToolError } from '../domain/mcp.errors';
 import { ExposedTool, Upstream } from '../domain/upstream';
 import { UpstreamConnector } from '../domain/upstream.repository';
+import { Admission, Budget, CallAdmission } from '../../plans/application/call-admission.service';
+import { UsageBuffer } from '../../usage/application/usage-buffer';
+import { estimateTokens } from '../../usage/domain/usage';
 import { ToolCatalog } from './tool-catalog';
+
+/** `_meta` key carrying the caller's remaining budget after a call (M6). */
+export const BUDGET_META_KEY = 'io.tollgate/budget';
+
+export interface ToolCallOutcome {
+  result: Record<string, unknown>;
+  budget: Budget;
+}
 
 export interface ToolDecision {
   allowed: boolean;
@@ -22,6 +34,9 @@ export class McpGatewayService {
     private readonly catalog: ToolCatalog,
     private readonly connector: UpstreamConnector,
     private readonly audit: AuditRecorder,
+    private readonly admission: CallAdmission,
+    private readonly usage: UsageBuffer,
+    private readonly clock: Clock,
   ) {}
 
   /** The one decision function: may this caller use the tool named `name`? */
@@ -56,16 +71,41 @@ export class McpGatewayService {
     return found;
   }
 
+  /**
+   * M4: authorize (scope) → admit (quota + credits, one transaction) → proxy →
+   * meter. A refused call is never charged; a call the upstream did not serve
+   * is released and refunded.
+   */
   async callTool(
     caller: AgentPrincipal,
     name: string,
     args: Record<string, unknown>,
     request: RequestMeta,
-  ): Promise<Record<string, unknown>> {
+  ): Promise<ToolCallOutcome> {
     const { tool, upstream } = await this.authorize(caller, name, request);
+    let admitted: Admission;
     try {
-      return await this.connector.callTool(upstream, tool.upstreamToolName, args);
+      admitted = await this.admission.admit(caller.tenantId, caller.keyId, name);
     } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'quota_exceeded' || code === 'insufficient_credits') {
+        await this.audit.record({
+          tenantId: caller.tenantId,
+          actor: caller.actor,
+          action: 'mcp_tool.call_refused',
+          target: { type: 'mcp_tool', id: name },
+          outcome: 'denied',
+          request,
+          metadata: { key_id: caller.keyId, code },
+        });
+      }
+      throw err;
+    }
+    let result: Record<string, unknown>;
+    try {
+      result = await this.connector.callTool(upstream, tool.upstreamToolName, args);
+    } catch (err) {
+      await this.admission.release(admitted);
       await this.audit.record({
         tenantId: caller.tenantId,
         actor: caller.actor,
@@ -73,9 +113,12 @@ export class McpGatewayService {
         target: { type: 'mcp_tool', id: name },
         outcome: 'failure',
         request,
-        metadata: { key_id: caller.keyId, upstream: upstream.name, code: (err as { code?: string }).code ?? 'upstream_error' },
+        metadata: { key_id: caller.keyId, upstream: upstream.name, code: (err as { code?: string }).code ?? 'upstream_error', refunded: admitted.price },
       });
       throw err;
     }
+    const tokens = estimateTokens(Buffer.byteLength(JSON.stringify(args)), Buffer.byteLength(JSON.stringify(result)));
+    this.usage.record({ tenantId: caller.tenantId, keyId: caller.keyId, userId: caller.userId, tool: name, at: this.clock.now(), requests: 1, tokens, credits: admitted.price });
+    return { result, budget: this.admission.budget(admitted, tokens) };
   }
 }

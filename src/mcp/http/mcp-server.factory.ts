@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequest, CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, RequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { AgentPrincipal } from '../../auth/agent-principal';
 import type { RequestMeta } from '../../shared/domain/actor';
-import { McpGatewayService } from '../application/mcp-gateway.service';
+import { BUDGET_META_KEY, McpGatewayService } from '../application/mcp-gateway.service';
+import { InsufficientCreditsError, QuotaExceededError } from '../../plans/domain/billing.errors';
 import {
   ForbiddenToolError,
   UnknownToolError,
@@ -12,6 +13,9 @@ import {
   UpstreamTimeoutError,
 } from '../domain/mcp.errors';
 import type { ExposedTool } from '../domain/upstream';
+
+/** tools/call with any params object: the strict check is left to Server (see create()). */
+const LenientCallToolRequestSchema = CallToolRequestSchema.extend({ params: RequestSchema.shape.params });
 
 /** JSON-RPC error code Tollgate uses for a scope refusal (implementation-defined server range). */
 export const FORBIDDEN_RPC_CODE = -32003;
@@ -38,10 +42,16 @@ export class McpServerFactory {
     server.setRequestHandler(ListToolsRequestSchema, async () => ({
       tools: (await this.gateway.listTools(caller)).map(toMcpTool),
     }));
-    server.setRequestHandler(CallToolRequestSchema, async (req) => {
+    // Registered with a lenient schema: the SDK's Protocol layer would turn a
+    // malformed tools/call (e.g. no `name`) into -32603 Internal error; this way
+    // Server's own strict check runs first and answers -32602 Invalid params.
+    server.setRequestHandler(LenientCallToolRequestSchema, async (raw) => {
+      const req = raw as CallToolRequest;
       const args = (req.params.arguments ?? {}) as Record<string, unknown>;
       try {
-        return (await this.gateway.callTool(caller, req.params.name, args, request)) as never;
+        const { result, budget } = await this.gateway.callTool(caller, req.params.name, args, request);
+        const meta = (result._meta as Record<string, unknown> | undefined) ?? {};
+        return { ...result, _meta: { ...meta, [BUDGET_META_KEY]: budget } } as never;
       } catch (err) {
         const mapped = toRpcError(err, req.params.name);
         if (mapped instanceof Error) throw mapped;
@@ -78,6 +88,10 @@ function toRpcError(err: unknown, tool: string): unknown {
   }
   if (err instanceof UpstreamProtocolError) {
     return new McpError(err.rpcCode, err.rpcMessage, err.rpcData);
+  }
+  if (err instanceof QuotaExceededError || err instanceof InsufficientCreditsError) {
+    // Told in words to the model that reads the result, with the numbers in _meta for the host.
+    return { isError: true, content: [{ type: 'text', text: `${err.code}: ${err.message}` }], _meta: { [META_KEY]: { code: err.code, ...(err.details ?? {}) } } };
   }
   if (err instanceof UpstreamFailureError || err instanceof UpstreamTimeoutError) {
     return { isError: true, content: [{ type: 'text', text: `${err.code}: ${err.message}` }], _meta: { [META_KEY]: { code: err.code, ...(err.details ?? {}) } } };

@@ -2,13 +2,14 @@ import { Body, Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs
 import { APIKeyAuthGuard, CurrentAgent } from '../../api-keys/http/api-key-auth.guard';
 import type { AgentPrincipal } from '../../auth/agent-principal';
 import { CurrentRequestMeta } from '../../auth/auth.decorators';
+import { AgentThrottlerGuard } from '../../plans/http/agent-throttler.guard';
 import type { RequestMeta } from '../../shared/domain/actor';
-import { McpGatewayService } from '../application/mcp-gateway.service';
+import { BUDGET_META_KEY, McpGatewayService } from '../application/mcp-gateway.service';
 import { CallToolDto, toToolResponse } from './mcp.dto';
 
 /** M5: the REST mirror of /mcp for agents that do not speak MCP; same decisions. */
 @Controller('api/v1/mcp/tools')
-@UseGuards(APIKeyAuthGuard)
+@UseGuards(APIKeyAuthGuard, AgentThrottlerGuard)
 export class McpToolsController {
   constructor(private readonly gateway: McpGatewayService) {}
 
@@ -30,6 +31,8 @@ export class McpToolsController {
     @Body() dto: CallToolDto,
     @CurrentRequestMeta() meta: RequestMeta,
   ) {
-    return this.gateway.callTool(agent, name, dto.arguments ?? {}, meta);
+    const { result, budget } = await this.gateway.callTool(agent, name, dto.arguments ?? {}, meta);
+    const resultMeta = (result._meta as Record<string, unknown> | undefined) ?? {};
+    return { ...result, _meta: { ...resultMeta, [BUDGET_META_KEY]: budget } };
   }
 }

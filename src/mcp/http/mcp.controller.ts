@@ -5,6 +5,7 @@ import { APIKeyAuthGuard, CurrentAgent } from '../../api-keys/http/api-key-auth.
 import type { AgentPrincipal } from '../../auth/agent-principal';
 import { requestMetaOf } from '../../auth/auth.decorators';
 import { AppConfig } from '../../config/app-config';
+import { AgentThrottlerGuard } from '../../plans/http/agent-throttler.guard';
 import { DomainError } from '../../shared/domain/domain-error';
 import { McpServerFactory } from './mcp-server.factory';
 
@@ -17,7 +18,7 @@ const MCP_PATHS = ['mcp', 'api/v1/mcp'];
  * controller authenticates (every request), checks Origin and hands over.
  */
 @Controller()
-@UseGuards(APIKeyAuthGuard)
+@UseGuards(APIKeyAuthGuard, AgentThrottlerGuard)
 export class McpController {
   private readonly allowedOrigins: Set<string>;
 
@@ -35,6 +36,10 @@ export class McpController {
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     await server.connect(transport);
     reply.hijack();
+    // The SDK writes to the raw response: carry over what guards set (X-RateLimit-*, X-Request-Id).
+    for (const [name, value] of Object.entries(reply.getHeaders())) {
+      if (value !== undefined) reply.raw.setHeader(name, value as string);
+    }
     reply.raw.setHeader('X-Request-Id', String(req.id));
     reply.raw.on('close', () => {
       void transport.close();

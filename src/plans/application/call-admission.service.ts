@@ -1,0 +1,90 @@
+import { Injectable } from '@nestjs/common';
+import { Clock } from '../../shared/domain/clock';
+import { UnitOfWork } from '../../shared/domain/unit-of-work';
+import { QuotaCounterRepository } from '../domain/billing.repositories';
+import { QuotaExceededError, QuotaInfo } from '../domain/billing.errors';
+import { monthWindow, Plan } from '../domain/plan';
+import { CreditsService } from './credits.service';
+import { SubscriptionsService } from './subscriptions.service';
+
+/** A call that was let in: what it took, so it can be given back if the call is not served. */
+export interface Admission {
+  tenantId: string;
+  keyId: string;
+  tool: string;
+  plan: Plan;
+  period: Date;
+  resetAt: Date;
+  price: number;
+  requestsUsed: number;
+  tokensUsed: number;
+  balance: number;
+}
+
+/** The budget an agent sees in `_meta` after a call (M6). */
+export interface Budget {
+  plan: string;
+  requests_remaining: number;
+  tokens_remaining: number;
+  credits_remaining: number;
+  reset_at: string;
+}
+
+/**
+ * P3 + P4 at the door of every tool call, exact across replicas: one
+ * PostgreSQL transaction takes a request from the month's quota (conditional
+ * UPDATE) and the tool's price from the credit balance (locked account row).
+ * Either refusal rolls both back, so a refused call costs nothing; a call the
+ * upstream did not serve is released (quota) and refunded (ledger row).
+ */
+@Injectable()
+export class CallAdmission {
+  constructor(
+    private readonly subscriptions: SubscriptionsService,
+    private readonly credits: CreditsService,
+    private readonly quotas: QuotaCounterRepository,
+    private readonly uow: UnitOfWork,
+    private readonly clock: Clock,
+  ) {}
+
+  async admit(tenantId: string, keyId: string, tool: string): Promise<Admission> {
+    const [{ plan }, price] = await Promise.all([this.subscriptions.planFor(tenantId), this.credits.priceOf(tenantId, tool)]);
+    const now = this.clock.now();
+    const { start: period, end: resetAt } = monthWindow(now);
+    return this.uow.run(async (tx) => {
+      const counter = await this.quotas.admit(tenantId, period, plan.quotas.requestsPerMonth, plan.quotas.tokensPerMonth, tx);
+      if (!counter) {
+        const used = await this.quotas.read(tenantId, period, tx);
+        const tokens = used.requests < plan.quotas.requestsPerMonth;
+        throw new QuotaExceededError(
+          quotaInfo(plan, tokens ? plan.quotas.tokensPerMonth : plan.quotas.requestsPerMonth, tokens ? used.tokens : used.requests, resetAt),
+          tokens ? 'tokens' : 'requests',
+        );
+      }
+      const balance = await this.credits.charge(tenantId, plan, price, keyId, tool, now, tx);
+      return { tenantId, keyId, tool, plan, period, resetAt, price, requestsUsed: counter.requests, tokensUsed: counter.tokens, balance };
+    });
+  }
+
+  /** The call was not served: give back the request and the credits. */
+  async release(a: Admission): Promise<void> {
+    await this.uow.run(async (tx) => {
+      await this.quotas.release(a.tenantId, a.period, tx);
+      if (a.price > 0) a.balance = await this.credits.refund(a.tenantId, a.price, a.keyId, a.tool, tx);
+    });
+  }
+
+  budget(a: Admission, extraTokens = 0): Budget {
+    return {
+      plan: a.plan.id,
+      requests_remaining: Math.max(0, a.plan.quotas.requestsPerMonth - a.requestsUsed),
+      tokens_remaining: Math.max(0, a.plan.quotas.tokensPerMonth - a.tokensUsed - extraTokens),
+      credits_remaining: a.balance,
+      reset_at: a.resetAt.toISOString(),
+    };
+  }
+}
+
+export function quotaInfo(plan: Plan, limit: number, used: number, resetAt: Date): QuotaInfo {
+  return { plan: plan.id, limit, used, remaining: Math.max(0, limit - used), reset_at: resetAt.toISOString() };
+}

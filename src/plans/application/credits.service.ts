@@ -1,0 +1,119 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { AuditRecorder } from '../../audit/application/audit-recorder.service';
+import { AppConfig } from '../../config/app-config';
+import type { Actor, RequestMeta } from '../../shared/domain/actor';
+import { ValidationFailedError } from '../../shared/domain/domain-error';
+import { TransactionContext, UnitOfWork } from '../../shared/domain/unit-of-work';
+import { CreditLedgerRepository, CreditTransaction, CreditType, ToolPriceRepository } from '../domain/billing.repositories';
+import { InsufficientCreditsError } from '../domain/billing.errors';
+import { monthWindow, Plan } from '../domain/plan';
+
+const PRICE_TTL_MS = 5_000;
+
+/**
+ * P4: a credit balance per tenant and its ledger. Every movement is a row with
+ * the balance after it; the account row is locked for the movement, so the
+ * balance is exact and the CHECK (balance >= 0) is never even approached.
+ */
+@Injectable()
+export class CreditsService {
+  private readonly priceCache = new Map<string, { prices: Map<string, number>; at: number }>();
+
+  constructor(
+    private readonly ledger: CreditLedgerRepository,
+    private readonly prices: ToolPriceRepository,
+    private readonly uow: UnitOfWork,
+    private readonly audit: AuditRecorder,
+    private readonly config: AppConfig,
+  ) {}
+
+  balance(tenantId: string): Promise<number> {
+    return this.ledger.balance(tenantId);
+  }
+
+  transactions(tenantId: string, limit: number, cursor?: string): Promise<CreditTransaction[]> {
+    if (cursor !== undefined && !/^\d{1,19}$/.test(cursor)) {
+      throw new ValidationFailedError([{ field: 'cursor', message: 'is not a cursor returned by this API' }]);
+    }
+    return this.ledger.list(tenantId, limit, cursor);
+  }
+
+  async priceOf(tenantId: string, tool: string): Promise<number> {
+    let hit = this.priceCache.get(tenantId);
+    if (!hit || Date.now() - hit.at > PRICE_TTL_MS) {
+      hit = { prices: await this.prices.prices(tenantId), at: Date.now() };
+      this.priceCache.set(tenantId, hit);
+    }
+    return hit.prices.get(tool) ?? this.config.defaultToolPrice;
+  }
+
+  async listPrices(tenantId: string): Promise<{ default: number; tools: Record<string, number> }> {
+    return { default: this.config.defaultToolPrice, tools: Object.fromEntries(await this.prices.prices(tenantId)) };
+  }
+
+  async setPrice(tenantId: string, tool: string, price: number | null, actor: Actor, request: RequestMeta): Promise<void> {
+    await this.prices.set(tenantId, tool, price);
+    this.priceCache.delete(tenantId);
+    await this.audit.record({ tenantId, actor, action: 'credits.price_set', target: { type: 'mcp_tool', id: tool }, request, metadata: { price } });
+  }
+
+  /** Purchase (billing webhook) or manual grant; idempotent by `reference`. False when already applied. */
+  async add(
+    tenantId: string,
+    type: 'purchase' | 'grant',
+    amount: number,
+    reference: string,
+    actor: Actor,
+    request?: RequestMeta,
+    outer?: TransactionContext,
+  ): Promise<boolean> {
+    if (!Number.isSafeInteger(amount) || amount <= 0) throw new ValidationFailedError([{ field: 'amount', message: 'must be a positive integer' }]);
+    const run = <T>(work: (tx: TransactionContext) => Promise<T>) => (outer ? work(outer) : this.uow.run(work));
+    return run(async (tx) => {
+      const account = await this.ledger.lockAccount(tenantId, tx);
+      const balance = account.balance + amount;
+      const applied = await this.ledger.append({ id: randomUUID(), tenantId, type, amount, balanceAfter: balance, keyId: null, tool: null, reference }, tx);
+      if (!applied) return false;
+      await this.ledger.setBalance(tenantId, balance, account.lastGrantPeriod, tx);
+      await this.audit.record({ tenantId, actor, action: `credits.${type === 'purchase' ? 'purchased' : 'granted'}`, target: { type: 'tenant', id: tenantId }, request, metadata: { amount, balance_after: balance, reference } }, tx);
+      return true;
+    });
+  }
+
+  /**
+   * Inside an admission transaction: grants the plan's monthly credits once a
+   * month, then takes `price`, or throws InsufficientCreditsError (rolling the
+   * whole admission back).
+   */
+  async charge(tenantId: string, plan: Plan, price: number, keyId: string, tool: string, now: Date, tx: TransactionContext): Promise<number> {
+    const account = await this.ledger.lockAccount(tenantId, tx);
+    let balance = account.balance;
+    const period = monthWindow(now).start;
+    let granted = account.lastGrantPeriod;
+    if (plan.includedCredits > 0 && (!granted || granted.getTime() < period.getTime())) {
+      balance += plan.includedCredits;
+      granted = period;
+      await this.ledger.append(
+        { id: randomUUID(), tenantId, type: 'grant', amount: plan.includedCredits, balanceAfter: balance, keyId: null, tool: null, reference: `monthly:${period.toISOString().slice(0, 7)}:${plan.id}` },
+        tx,
+      );
+    }
+    if (price > 0) {
+      if (balance < price) throw new InsufficientCreditsError(balance, price);
+      balance -= price;
+      await this.ledger.append({ id: randomUUID(), tenantId, type: 'charge', amount: -price, balanceAfter: balance, keyId, tool, reference: null }, tx);
+    }
+    if (balance !== account.balance || granted !== account.lastGrantPeriod) await this.ledger.setBalance(tenantId, balance, granted, tx);
+    return balance;
+  }
+
+  /** Gives back a charge (the call was not served). */
+  async refund(tenantId: string, amount: number, keyId: string, tool: string, tx: TransactionContext): Promise<number> {
+    const account = await this.ledger.lockAccount(tenantId, tx);
+    const balance = account.balance + amount;
+    await this.ledger.append({ id: randomUUID(), tenantId, type: 'refund' as CreditType, amount, balanceAfter: balance, keyId, tool, reference: null }, tx);
+    await this.ledger.setBalance(tenantId, balance, account.lastGrantPeriod, tx);
+    return balance;
+  }
+}

@@ -1,0 +1,74 @@
+import { Injectable } from '@nestjs/common';
+import { readFileSync } from 'node:fs';
+import { AuditRecorder } from '../../audit/application/audit-recorder.service';
+import { AppConfig } from '../../config/app-config';
+import type { Actor, RequestMeta } from '../../shared/domain/actor';
+import { TransactionContext, UnitOfWork } from '../../shared/domain/unit-of-work';
+import { SubscriptionRepository } from '../domain/billing.repositories';
+import { Plan, PlanCatalog, SubscriptionStatus } from '../domain/plan';
+
+export interface TenantPlan {
+  plan: Plan;
+  /** The plan the tenant subscribed to (may differ from `plan` when past_due / canceled). */
+  subscribedPlanId: string;
+  status: SubscriptionStatus;
+}
+
+/** How long a replica trusts its copy of a tenant's plan (changes made here apply at once). */
+const TTL_MS = 5_000;
+
+/** P1: the plan catalog and each tenant's subscription. */
+@Injectable()
+export class SubscriptionsService {
+  readonly catalog: PlanCatalog;
+  private readonly cache = new Map<string, { value: TenantPlan; at: number }>();
+
+  constructor(
+    private readonly subscriptions: SubscriptionRepository,
+    private readonly uow: UnitOfWork,
+    private readonly audit: AuditRecorder,
+    config: AppConfig,
+  ) {
+    this.catalog = PlanCatalog.fromOverrides(config.plansFile ? JSON.parse(readFileSync(config.plansFile, 'utf8')) : null);
+  }
+
+  async planFor(tenantId: string): Promise<TenantPlan> {
+    const hit = this.cache.get(tenantId);
+    if (hit && Date.now() - hit.at < TTL_MS) return hit.value;
+    const sub = await this.subscriptions.find(tenantId);
+    const subscribedPlanId = sub?.planId ?? 'free';
+    const status = sub?.status ?? 'active';
+    const value = { plan: this.catalog.effective(subscribedPlanId, status), subscribedPlanId, status };
+    this.cache.set(tenantId, { value, at: Date.now() });
+    return value;
+  }
+
+  /** Changes a tenant's plan (billing webhook, operator CLI); audited in the same transaction. */
+  async change(
+    tenantId: string,
+    planId: string,
+    status: SubscriptionStatus,
+    actor: Actor,
+    request?: RequestMeta,
+    reference?: string,
+    outer?: TransactionContext,
+  ): Promise<void> {
+    this.catalog.get(planId); // unknown plan → validation error, never a silent default
+    const run = <T>(work: (tx: TransactionContext) => Promise<T>) => (outer ? work(outer) : this.uow.run(work));
+    await run(async (tx) => {
+      const before = await this.subscriptions.set({ tenantId, planId, status }, tx);
+      await this.audit.record(
+        {
+          tenantId,
+          actor,
+          action: 'plan.changed',
+          target: { type: 'tenant', id: tenantId },
+          request,
+          metadata: { plan: planId, status, previous_plan: before?.planId ?? null, previous_status: before?.status ?? null, reference: reference ?? null },
+        },
+        tx,
+      );
+    });
+    this.cache.delete(tenantId);
+  }
+}

@@ -1,0 +1,67 @@
+import type { TransactionContext } from '../../shared/domain/unit-of-work';
+import type { SubscriptionStatus } from './plan';
+
+export interface Subscription {
+  tenantId: string;
+  planId: string;
+  status: SubscriptionStatus;
+}
+
+export abstract class SubscriptionRepository {
+  abstract find(tenantId: string): Promise<Subscription | null>;
+  /** Ensures the tenant exists, then sets plan and status. */
+  abstract set(sub: Subscription, tx: TransactionContext): Promise<Subscription | null>;
+}
+
+export interface QuotaCounter {
+  requests: number;
+  tokens: number;
+}
+
+export abstract class QuotaCounterRepository {
+  /** +1 request unless requests >= maxRequests or tokens >= maxTokens; null when refused. Atomic. */
+  abstract admit(tenantId: string, period: Date, maxRequests: number, maxTokens: number, tx: TransactionContext): Promise<QuotaCounter | null>;
+  abstract read(tenantId: string, period: Date, tx?: TransactionContext): Promise<QuotaCounter>;
+  abstract release(tenantId: string, period: Date, tx: TransactionContext): Promise<void>;
+}
+
+export type CreditType = 'grant' | 'purchase' | 'charge' | 'refund';
+
+export interface CreditTransaction {
+  id: string;
+  seq: string;
+  tenantId: string;
+  type: CreditType;
+  amount: number;
+  balanceAfter: number;
+  keyId: string | null;
+  tool: string | null;
+  reference: string | null;
+  createdAt: Date;
+}
+
+export interface CreditAccount {
+  balance: number;
+  lastGrantPeriod: Date | null;
+}
+
+export abstract class CreditLedgerRepository {
+  /** Creates the account if needed and row-locks it until `tx` ends. */
+  abstract lockAccount(tenantId: string, tx: TransactionContext): Promise<CreditAccount>;
+  abstract setBalance(tenantId: string, balance: number, lastGrantPeriod: Date | null, tx: TransactionContext): Promise<void>;
+  /** False when a grant or purchase with this reference already exists (idempotency). */
+  abstract append(t: Omit<CreditTransaction, 'seq' | 'createdAt'>, tx: TransactionContext): Promise<boolean>;
+  abstract balance(tenantId: string): Promise<number>;
+  abstract list(tenantId: string, limit: number, beforeSeq?: string): Promise<CreditTransaction[]>;
+}
+
+export abstract class ToolPriceRepository {
+  abstract prices(tenantId: string): Promise<Map<string, number>>;
+  abstract set(tenantId: string, tool: string, price: number | null): Promise<void>;
+}
+
+/** Received billing webhook events: the primary key on the event id makes replays no-ops. */
+export abstract class BillingEventRepository {
+  /** False when the event id was seen before. */
+  abstract record(e: { id: string; type: string; tenantId: string | null; payload: unknown }, tx: TransactionContext): Promise<boolean>;
+}

@@ -1,0 +1,53 @@
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import type { CreditTransaction } from '../domain/billing.repositories';
+import type { Plan } from '../domain/plan';
+
+export function toPlanResponse(p: Plan) {
+  return {
+    id: p.id,
+    name: p.name,
+    rate_limits: { per_minute: p.rateLimits.perMinute, per_hour: p.rateLimits.perHour },
+    quotas: { requests_per_month: p.quotas.requestsPerMonth, tokens_per_month: p.quotas.tokensPerMonth },
+    max_keys: p.maxKeys,
+    included_credits: p.includedCredits,
+  };
+}
+
+export function toTransactionResponse(t: CreditTransaction) {
+  return {
+    id: t.id,
+    type: t.type,
+    amount: t.amount,
+    balance_after: t.balanceAfter,
+    key_id: t.keyId,
+    tool: t.tool,
+    reference: t.reference,
+    created_at: t.createdAt.toISOString(),
+  };
+}
+
+export class TransactionsQueryDto {
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit?: number;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(20)
+  cursor?: string;
+}
+
+export class SetPriceDto {
+  /** null removes the override (the default price applies again). */
+  @ValidateIf((o: SetPriceDto) => o.price !== null)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  price: number | null;
+}
+
+export const TOOL_NAME_PARAM = /^[a-zA-Z0-9_-]{1,64}$/;

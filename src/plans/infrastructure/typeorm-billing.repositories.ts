@@ -1,0 +1,177 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { managerOf } from '../../database/typeorm-unit-of-work';
+import type { TransactionContext } from '../../shared/domain/unit-of-work';
+import {
+  CreditAccount,
+  CreditLedgerRepository,
+  CreditTransaction,
+  QuotaCounter,
+  QuotaCounterRepository,
+  Subscription,
+  SubscriptionRepository,
+  ToolPriceRepository,
+  BillingEventRepository,
+} from '../domain/billing.repositories';
+import type { SubscriptionStatus } from '../domain/plan';
+
+/** Plain SQL: each statement is the invariant (conditional updates, row locks), kept visible. */
+const day = (d: Date) => d.toISOString().slice(0, 10);
+
+/** TypeORM's query() answers UPDATE/DELETE … RETURNING with [rows, rowCount], other statements with rows. */
+function returned(result: unknown): Record<string, any>[] {
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0];
+  return result as Record<string, any>[];
+}
+
+@Injectable()
+export class TypeOrmSubscriptionRepository extends SubscriptionRepository {
+  constructor(private readonly ds: DataSource) {
+    super();
+  }
+
+  async find(tenantId: string): Promise<Subscription | null> {
+    const rows = await this.ds.query(`SELECT id, plan, subscription_status FROM tenants WHERE id = $1`, [tenantId]);
+    return rows[0] ? { tenantId: rows[0].id, planId: rows[0].plan, status: rows[0].subscription_status as SubscriptionStatus } : null;
+  }
+
+  async set(sub: Subscription, tx: TransactionContext): Promise<Subscription | null> {
+    const m = managerOf(this.ds, tx);
+    const before = await m.query(`SELECT plan, subscription_status FROM tenants WHERE id = $1 FOR UPDATE`, [sub.tenantId]);
+    await m.query(
+      `INSERT INTO tenants (id, plan, subscription_status) VALUES ($1, $2, $3)
+       ON CONFLICT (id) DO UPDATE SET plan = EXCLUDED.plan, subscription_status = EXCLUDED.subscription_status, updated_at = now()`,
+      [sub.tenantId, sub.planId, sub.status],
+    );
+    return before[0] ? { tenantId: sub.tenantId, planId: before[0].plan, status: before[0].subscription_status } : null;
+  }
+}
+
+@Injectable()
+export class TypeOrmQuotaCounterRepository extends QuotaCounterRepository {
+  constructor(private readonly ds: DataSource) {
+    super();
+  }
+
+  async admit(tenantId: string, period: Date, maxRequests: number, maxTokens: number, tx: TransactionContext): Promise<QuotaCounter | null> {
+    const m = managerOf(this.ds, tx);
+    await m.query(`INSERT INTO quota_counters (tenant_id, period) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [tenantId, day(period)]);
+    const rows = returned(await m.query(
+      `UPDATE quota_counters SET requests = requests + 1
+       WHERE tenant_id = $1 AND period = $2 AND requests < $3 AND tokens < $4
+       RETURNING requests, tokens`,
+      [tenantId, day(period), maxRequests, maxTokens],
+    ));
+    return rows[0] ? { requests: Number(rows[0].requests), tokens: Number(rows[0].tokens) } : null;
+  }
+
+  async read(tenantId: string, period: Date, tx?: TransactionContext): Promise<QuotaCounter> {
+    const rows = await managerOf(this.ds, tx).query(`SELECT requests, tokens FROM quota_counters WHERE tenant_id = $1 AND period = $2`, [tenantId, day(period)]);
+    return rows[0] ? { requests: Number(rows[0].requests), tokens: Number(rows[0].tokens) } : { requests: 0, tokens: 0 };
+  }
+
+  async release(tenantId: string, period: Date, tx: TransactionContext): Promise<void> {
+    await managerOf(this.ds, tx).query(
+      `UPDATE quota_counters SET requests = requests - 1 WHERE tenant_id = $1 AND period = $2 AND requests > 0`,
+      [tenantId, day(period)],
+    );
+  }
+}
+
+@Injectable()
+export class TypeOrmCreditLedgerRepository extends CreditLedgerRepository {
+  constructor(private readonly ds: DataSource) {
+    super();
+  }
+
+  async lockAccount(tenantId: string, tx: TransactionContext): Promise<CreditAccount> {
+    const m = managerOf(this.ds, tx);
+    // A purchase may arrive for a tenant Tollgate has not seen yet: it comes into being with the default plan.
+    await m.query(`INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING`, [tenantId]);
+    await m.query(`INSERT INTO credit_accounts (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING`, [tenantId]);
+    const rows = await m.query(`SELECT balance, last_grant_period::text AS last_grant_period FROM credit_accounts WHERE tenant_id = $1 FOR UPDATE`, [tenantId]);
+    return { balance: Number(rows[0].balance), lastGrantPeriod: rows[0].last_grant_period ? new Date(`${rows[0].last_grant_period}T00:00:00Z`) : null };
+  }
+
+  async setBalance(tenantId: string, balance: number, lastGrantPeriod: Date | null, tx: TransactionContext): Promise<void> {
+    await managerOf(this.ds, tx).query(
+      `UPDATE credit_accounts SET balance = $2, last_grant_period = $3, updated_at = now() WHERE tenant_id = $1`,
+      [tenantId, balance, lastGrantPeriod ? day(lastGrantPeriod) : null],
+    );
+  }
+
+  async append(t: Omit<CreditTransaction, 'seq' | 'createdAt'>, tx: TransactionContext): Promise<boolean> {
+    const rows = await managerOf(this.ds, tx).query(
+      `INSERT INTO credit_transactions (id, tenant_id, type, amount, balance_after, key_id, tool, reference)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (tenant_id, reference) WHERE type IN ('grant', 'purchase') DO NOTHING
+       RETURNING id`,
+      [t.id, t.tenantId, t.type, t.amount, t.balanceAfter, t.keyId, t.tool, t.reference],
+    );
+    return rows.length > 0;
+  }
+
+  async balance(tenantId: string): Promise<number> {
+    const rows = await this.ds.query(`SELECT balance FROM credit_accounts WHERE tenant_id = $1`, [tenantId]);
+    return rows[0] ? Number(rows[0].balance) : 0;
+  }
+
+  async list(tenantId: string, limit: number, beforeSeq?: string): Promise<CreditTransaction[]> {
+    const rows = await this.ds.query(
+      `SELECT * FROM credit_transactions WHERE tenant_id = $1 AND ($2::bigint IS NULL OR seq < $2::bigint)
+       ORDER BY seq DESC LIMIT $3`,
+      [tenantId, beforeSeq ?? null, limit],
+    );
+    return rows.map((r: Record<string, any>) => ({
+      id: r.id,
+      seq: String(r.seq),
+      tenantId: r.tenant_id,
+      type: r.type,
+      amount: Number(r.amount),
+      balanceAfter: Number(r.balance_after),
+      keyId: r.key_id,
+      tool: r.tool,
+      reference: r.reference,
+      createdAt: r.created_at,
+    }));
+  }
+}
+
+@Injectable()
+export class TypeOrmToolPriceRepository extends ToolPriceRepository {
+  constructor(private readonly ds: DataSource) {
+    super();
+  }
+
+  async prices(tenantId: string): Promise<Map<string, number>> {
+    const rows = await this.ds.query(`SELECT tool, price FROM tool_prices WHERE tenant_id = $1`, [tenantId]);
+    return new Map(rows.map((r: { tool: string; price: number }) => [r.tool, Number(r.price)]));
+  }
+
+  async set(tenantId: string, tool: string, price: number | null): Promise<void> {
+    if (price === null) {
+      await this.ds.query(`DELETE FROM tool_prices WHERE tenant_id = $1 AND tool = $2`, [tenantId, tool]);
+      return;
+    }
+    await this.ds.query(
+      `INSERT INTO tool_prices (tenant_id, tool, price) VALUES ($1, $2, $3)
+       ON CONFLICT (tenant_id, tool) DO UPDATE SET price = EXCLUDED.price, updated_at = now()`,
+      [tenantId, tool, price],
+    );
+  }
+}
+
+@Injectable()
+export class TypeOrmBillingEventRepository extends BillingEventRepository {
+  constructor(private readonly ds: DataSource) {
+    super();
+  }
+
+  async record(e: { id: string; type: string; tenantId: string | null; payload: unknown }, tx: TransactionContext): Promise<boolean> {
+    const rows = await managerOf(this.ds, tx).query(
+      `INSERT INTO billing_events (id, type, tenant_id, payload) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING id`,
+      [e.id, e.type, e.tenantId, JSON.stringify(e.payload)],
+    );
+    return rows.length > 0;
+  }
+}

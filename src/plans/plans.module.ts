@@ -1,0 +1,57 @@
+import { Module } from '@nestjs/common';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import { AuditModule } from '../audit/audit.module';
+import { AuthModule } from '../auth/auth.module';
+import { RedisConnection } from '../redis/redis.module';
+import { BillingWebhookService } from './application/billing-webhook.service';
+import { CallAdmission } from './application/call-admission.service';
+import { CreditsService } from './application/credits.service';
+import { SubscriptionsService } from './application/subscriptions.service';
+import { BillingEventRepository, CreditLedgerRepository, QuotaCounterRepository, SubscriptionRepository, ToolPriceRepository } from './domain/billing.repositories';
+import { AgentThrottlerGuard } from './http/agent-throttler.guard';
+import { BillingWebhookController } from './http/billing-webhook.controller';
+import { CreditsController, PlansController } from './http/plans.controller';
+import { AuthFailureLimiter } from './infrastructure/auth-failure-limiter';
+import {
+  TypeOrmBillingEventRepository,
+  TypeOrmCreditLedgerRepository,
+  TypeOrmQuotaCounterRepository,
+  TypeOrmSubscriptionRepository,
+  TypeOrmToolPriceRepository,
+} from './infrastructure/typeorm-billing.repositories';
+
+/** Plans, rate limits, quotas and credits (P1–P4). */
+@Module({
+  imports: [
+    AuditModule,
+    AuthModule,
+    ThrottlerModule.forRootAsync({
+      inject: [RedisConnection],
+      useFactory: (redis: RedisConnection) => ({
+        // Limits are the plan's, resolved per request by AgentThrottlerGuard.
+        throttlers: [
+          { name: 'minute', ttl: 60_000, limit: 60 },
+          { name: 'hour', ttl: 3_600_000, limit: 1_000 },
+        ],
+        ...(redis.client ? { storage: new ThrottlerStorageRedisService(redis.client) } : {}),
+      }),
+    }),
+  ],
+  controllers: [PlansController, CreditsController, BillingWebhookController],
+  providers: [
+    SubscriptionsService,
+    CreditsService,
+    CallAdmission,
+    AgentThrottlerGuard,
+    AuthFailureLimiter,
+    BillingWebhookService,
+    { provide: BillingEventRepository, useClass: TypeOrmBillingEventRepository },
+    { provide: SubscriptionRepository, useClass: TypeOrmSubscriptionRepository },
+    { provide: QuotaCounterRepository, useClass: TypeOrmQuotaCounterRepository },
+    { provide: CreditLedgerRepository, useClass: TypeOrmCreditLedgerRepository },
+    { provide: ToolPriceRepository, useClass: TypeOrmToolPriceRepository },
+  ],
+  exports: [SubscriptionsService, CreditsService, CallAdmission, AgentThrottlerGuard, AuthFailureLimiter],
+})
+export class PlansModule {}

@@ -1,0 +1,67 @@
+import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
+import { IsIn, IsISO8601, IsOptional, IsString, IsUUID, Length } from 'class-validator';
+import { CurrentPrincipal, Roles } from '../../auth/auth.decorators';
+import { JwtAuthGuard } from '../../auth/jwt-auth.guard';
+import type { Principal } from '../../auth/principal';
+import { RolesGuard } from '../../auth/roles.guard';
+import { UsageService } from '../application/usage.service';
+import type { Granularity } from '../domain/usage';
+
+export class UsageQueryDto {
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  from?: string;
+
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  to?: string;
+
+  @IsOptional()
+  @IsIn(['hour', 'day', 'month'])
+  granularity?: Granularity;
+
+  @IsOptional()
+  @IsUUID()
+  key_id?: string;
+
+  @IsOptional()
+  @IsString()
+  @Length(1, 64)
+  tool?: string;
+}
+
+/** U2: usage over REST (admins: the tenant; developers: their own keys). */
+@Controller('api/v1')
+@UseGuards(JwtAuthGuard, RolesGuard)
+@Roles(['admin', 'developer'])
+export class UsageController {
+  constructor(private readonly usage: UsageService) {}
+
+  @Get('usage')
+  async report(@CurrentPrincipal() p: Principal, @Query() q: UsageQueryDto) {
+    const r = await this.usage.report(p, {
+      from: q.from ? new Date(q.from) : undefined,
+      to: q.to ? new Date(q.to) : undefined,
+      granularity: q.granularity ?? 'day',
+      keyId: q.key_id,
+      tool: q.tool,
+    });
+    return {
+      granularity: q.granularity ?? 'day',
+      buckets: r.buckets.map((b) => ({ start: b.start.toISOString(), requests: b.requests, tokens: b.tokens, credits: b.credits })),
+      forecast: r.forecast,
+    };
+  }
+
+  @Get('api-keys/:id/usage')
+  async forKey(@CurrentPrincipal() p: Principal, @Param('id') id: string) {
+    const u = await this.usage.forKey(p, id);
+    return {
+      key_id: u.keyId,
+      requests_count: u.requests,
+      tokens_used: u.tokens,
+      credits_used: u.credits,
+      last_used_at: u.lastUsedAt ? u.lastUsedAt.toISOString() : null,
+    };
+  }
+}
