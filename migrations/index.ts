@@ -2,9 +2,16 @@ import { InitialSchema1764230400000 } from './1764230400000-InitialSchema';
 import { McpServers1764316800000 } from './1764316800000-McpServers';
 import { AuditHashChain1764403200000 } from './1764403200000-AuditHashChain';
 import { PlansCreditsUsage1764489600000 } from './1764489600000-PlansCreditsUsage';
+import { Alerts1764576000000 } from './1764576000000-Alerts';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
  * loads from ts-jest, ts-node and the compiled dist/ alike.
  */
-export const MIGRATIONS = [InitialSchema1764230400000, McpServers1764316800000, PlansCreditsUsage1764489600000, AuditHashChain1764403200000];
+export const MIGRATIONS = [
+  InitialSchema1764230400000,
+  McpServers1764316800000,
+  AuditHashChain1764403200000,
+  PlansCreditsUsage1764489600000,
+  Alerts1764576000000,
+];

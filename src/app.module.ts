@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AlertsModule } from './alerts/alerts.module';
 import { APIKeysModule } from './api-keys/api-keys.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
@@ -13,6 +14,6 @@ import { SharedModule } from './shared/shared.module';
 import { TenantsModule } from './tenants/tenants.module';
 
 @Module({
-  imports: [AppConfigModule, SharedModule, DatabaseModule, RedisModule, PlansModule, UsageModule, TenantsModule, AuditModule, AuthModule, APIKeysModule, McpModule, HealthModule],
+  imports: [AppConfigModule, SharedModule, DatabaseModule, RedisModule, PlansModule, UsageModule, TenantsModule, AuditModule, AuthModule, APIKeysModule, McpModule, AlertsModule, HealthModule],
 })
 export class AppModule {}

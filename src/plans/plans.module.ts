@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import { AlertsModule } from '../alerts/alerts.module';
 import { AuditModule } from '../audit/audit.module';
 import { AuthModule } from '../auth/auth.module';
 import { RedisConnection } from '../redis/redis.module';
@@ -24,6 +25,7 @@ import {
 /** Plans, rate limits, quotas and credits (P1–P4). */
 @Module({
   imports: [
+    AlertsModule,
     AuditModule,
     AuthModule,
     ThrottlerModule.forRootAsync({

@@ -6,7 +6,7 @@ import { DomainError, FieldError, NotFoundError, ValidationFailedError } from '.
 import { UnitOfWork } from '../../shared/domain/unit-of-work';
 import { BillingEventRepository } from '../domain/billing.repositories';
 import { SUBSCRIPTION_STATUSES, SubscriptionStatus } from '../domain/plan';
-import { verifySignature } from '../domain/webhook-signature';
+import { verifySignature } from '../../shared/domain/webhook-signature';
 import { CreditsService } from './credits.service';
 import { SubscriptionsService } from './subscriptions.service';
 

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { AlertsService } from '../../alerts/application/alerts.service';
 import { Clock } from '../../shared/domain/clock';
 import { UnitOfWork } from '../../shared/domain/unit-of-work';
 import { QuotaCounterRepository } from '../domain/billing.repositories';
@@ -45,13 +46,14 @@ export class CallAdmission {
     private readonly quotas: QuotaCounterRepository,
     private readonly uow: UnitOfWork,
     private readonly clock: Clock,
+    private readonly alerts: AlertsService,
   ) {}
 
   async admit(tenantId: string, keyId: string, tool: string): Promise<Admission> {
     const [{ plan }, price] = await Promise.all([this.subscriptions.planFor(tenantId), this.credits.priceOf(tenantId, tool)]);
     const now = this.clock.now();
     const { start: period, end: resetAt } = monthWindow(now);
-    return this.uow.run(async (tx) => {
+    const admitted = await this.uow.run(async (tx) => {
       const counter = await this.quotas.admit(tenantId, period, plan.quotas.requestsPerMonth, plan.quotas.tokensPerMonth, tx);
       if (!counter) {
         const used = await this.quotas.read(tenantId, period, tx);
@@ -64,6 +66,19 @@ export class CallAdmission {
       const balance = await this.credits.charge(tenantId, plan, price, keyId, tool, now, tx);
       return { tenantId, keyId, tool, plan, period, resetAt, price, requestsUsed: counter.requests, tokensUsed: counter.tokens, balance };
     });
+    // P6 after commit and off the response path: quota at 80 % / 100 %, credits under the threshold.
+    void this.alerts
+      .afterAdmission({
+        tenantId,
+        plan: plan.id,
+        period,
+        requestsUsed: admitted.requestsUsed,
+        requestsLimit: plan.quotas.requestsPerMonth,
+        balanceBefore: admitted.balance + price,
+        balanceAfter: admitted.balance,
+      })
+      .catch(() => undefined);
+    return admitted;
   }
 
   /** The call was not served: give back the request and the credits. */

@@ -1,0 +1,176 @@
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { AuditRecorder } from '../../audit/application/audit-recorder.service';
+import { AppConfig } from '../../config/app-config';
+import type { Actor, RequestMeta } from '../../shared/domain/actor';
+import { Clock } from '../../shared/domain/clock';
+import { ValidationFailedError } from '../../shared/domain/domain-error';
+import { signPayload } from '../../shared/domain/webhook-signature';
+import { AlertDelivery, AlertRepository, AlertSender, AlertSettings, AlertType, backoffSeconds, crossedQuotaThresholds, MAX_ATTEMPTS } from '../domain/alerts';
+
+export const DISPATCH_INTERVAL_MS = 1_000;
+const EXPIRY_SCAN_INTERVAL_MS = 10 * 60_000;
+const SEND_TIMEOUT_MS = 5_000;
+const SETTINGS_TTL_MS = 5_000;
+
+/**
+ * P6: signed outbound alerts. Conditions are detected where they happen
+ * (admission for quota and credits, a periodic scan for expiring keys) and
+ * queued in an outbox table; a dispatcher on every replica claims due rows
+ * (SKIP LOCKED) and POSTs them, retrying with backoff. Each attempt is recorded.
+ */
+@Injectable()
+export class AlertsService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(AlertsService.name);
+  private readonly settingsCache = new Map<string, { value: AlertSettings | null; at: number }>();
+  private timers: NodeJS.Timeout[] = [];
+  private dispatching: Promise<void> | null = null;
+
+  constructor(
+    private readonly repo: AlertRepository,
+    private readonly sender: AlertSender,
+    private readonly audit: AuditRecorder,
+    private readonly clock: Clock,
+    private readonly config: AppConfig,
+  ) {}
+
+  onModuleInit(): void {
+    const dispatch = setInterval(() => void this.dispatch(), DISPATCH_INTERVAL_MS);
+    const scan = setInterval(() => void this.scanExpiringKeys().catch((e: Error) => this.logger.warn(`expiry scan: ${e.message}`)), EXPIRY_SCAN_INTERVAL_MS);
+    dispatch.unref();
+    scan.unref();
+    this.timers = [dispatch, scan];
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    await this.dispatching?.catch(() => undefined);
+  }
+
+  async configure(tenantId: string, input: { url: string; creditsThreshold?: number; keyExpiryDays?: number; rotateSecret?: boolean }, actor: Actor, request: RequestMeta) {
+    const url = this.checkUrl(input.url);
+    const current = await this.repo.settings(tenantId);
+    const secret = !current || input.rotateSecret ? `whsec_${randomBytes(24).toString('base64url')}` : current.secret;
+    const settings: AlertSettings = {
+      tenantId,
+      url,
+      secret,
+      creditsThreshold: input.creditsThreshold ?? current?.creditsThreshold ?? 10,
+      keyExpiryDays: input.keyExpiryDays ?? current?.keyExpiryDays ?? 7,
+    };
+    await this.repo.saveSettings(settings);
+    this.settingsCache.delete(tenantId);
+    await this.audit.record({ tenantId, actor, action: 'alerts.configured', target: { type: 'tenant', id: tenantId }, request, metadata: { url, credits_threshold: settings.creditsThreshold, key_expiry_days: settings.keyExpiryDays, secret_rotated: secret !== current?.secret } });
+    // The signing secret is shown when it is created or rotated, never again.
+    return { settings, secretShown: secret !== current?.secret ? secret : null };
+  }
+
+  settings(tenantId: string): Promise<AlertSettings | null> {
+    return this.repo.settings(tenantId);
+  }
+
+  async remove(tenantId: string, actor: Actor, request: RequestMeta): Promise<boolean> {
+    const removed = await this.repo.deleteSettings(tenantId);
+    this.settingsCache.delete(tenantId);
+    if (removed) await this.audit.record({ tenantId, actor, action: 'alerts.removed', target: { type: 'tenant', id: tenantId }, request });
+    return removed;
+  }
+
+  deliveries(tenantId: string, limit: number): Promise<AlertDelivery[]> {
+    return this.repo.list(tenantId, limit);
+  }
+
+  /**
+   * Called after every admitted tool call (off the response path): quota at
+   * 80 % / 100 %, credits falling below the tenant's threshold.
+   */
+  async afterAdmission(a: { tenantId: string; plan: string; period: Date; requestsUsed: number; requestsLimit: number; balanceBefore: number; balanceAfter: number }): Promise<void> {
+    const settings = await this.cachedSettings(a.tenantId);
+    if (!settings) return;
+    const month = a.period.toISOString().slice(0, 7);
+    for (const pct of crossedQuotaThresholds(a.requestsUsed, a.requestsLimit)) {
+      await this.enqueue(a.tenantId, 'quota.threshold', `quota:${month}:${pct}`, { plan: a.plan, percent: pct, used: a.requestsUsed, limit: a.requestsLimit, period: month });
+    }
+    if (a.balanceBefore >= settings.creditsThreshold && a.balanceAfter < settings.creditsThreshold) {
+      await this.enqueue(a.tenantId, 'credits.low', `credits_low:${randomUUID()}`, { balance: a.balanceAfter, threshold: settings.creditsThreshold });
+    }
+  }
+
+  async scanExpiringKeys(): Promise<number> {
+    let queued = 0;
+    for (const k of await this.repo.expiringKeys(this.clock.now())) {
+      const ok = await this.enqueue(k.tenantId, 'key.expiring', `key_expiring:${k.keyId}:${k.expiresAt.toISOString()}`, { key_id: k.keyId, name: k.name, expires_at: k.expiresAt.toISOString() });
+      if (ok) queued++;
+    }
+    return queued;
+  }
+
+  /** One dispatch round (also called by tests): claim due deliveries and send them. */
+  dispatch(): Promise<void> {
+    if (this.dispatching) return this.dispatching;
+    this.dispatching = this.dispatchOnce()
+      .catch((e: Error) => this.logger.warn(`alert dispatch: ${e.message}`))
+      .finally(() => (this.dispatching = null));
+    return this.dispatching;
+  }
+
+  private async dispatchOnce(): Promise<void> {
+    const due = await this.repo.claimDue(20, 60);
+    await Promise.all(due.map((d) => this.deliver(d)));
+  }
+
+  private async deliver(d: AlertDelivery): Promise<void> {
+    const settings = await this.repo.settings(d.tenantId);
+    const attempts = d.attempts + 1;
+    if (!settings) {
+      await this.repo.markFailedAttempt(d.id, attempts, null, 'alerts are no longer configured', null);
+      return;
+    }
+    const body = JSON.stringify({ id: d.id, type: d.type, tenant_id: d.tenantId, created_at: d.createdAt.toISOString(), data: d.payload });
+    const signature = signPayload(settings.secret, Math.floor(this.clock.now().getTime() / 1000), body);
+    let status: number | null = null;
+    let error = '';
+    try {
+      status = await this.sender.send(settings.url, body, signature, SEND_TIMEOUT_MS);
+      if (status >= 200 && status < 300) {
+        await this.repo.markDelivered(d.id, status);
+        return;
+      }
+      error = `HTTP ${status}`;
+    } catch (err) {
+      error = (err as Error).message.slice(0, 300);
+    }
+    const next = attempts >= MAX_ATTEMPTS ? null : new Date(this.clock.now().getTime() + backoffSeconds(attempts) * 1000);
+    await this.repo.markFailedAttempt(d.id, attempts, status, error, next);
+  }
+
+  private async enqueue(tenantId: string, type: AlertType, dedupeKey: string, payload: Record<string, unknown>): Promise<boolean> {
+    return this.repo.enqueue({ id: randomUUID(), tenantId, type, dedupeKey, payload });
+  }
+
+  private async cachedSettings(tenantId: string): Promise<AlertSettings | null> {
+    const hit = this.settingsCache.get(tenantId);
+    if (hit && Date.now() - hit.at < SETTINGS_TTL_MS) return hit.value;
+    const value = await this.repo.settings(tenantId);
+    this.settingsCache.set(tenantId, { value, at: Date.now() });
+    return value;
+  }
+
+  /** In production alerts go to public https endpoints only; development may use http and loopback. */
+  private checkUrl(raw: string): string {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new ValidationFailedError([{ field: 'url', message: 'must be an absolute URL' }]);
+    }
+    const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, '');
+    const privateHost = /^(localhost|127\.|10\.|192\.168\.|169\.254\.|172\.(1[6-9]|2\d|3[01])\.|0\.0\.0\.0|::1$|fc|fd|fe80)/.test(host);
+    if (this.config.production && (url.protocol !== 'https:' || privateHost)) {
+      throw new ValidationFailedError([{ field: 'url', message: 'must be a public https URL' }]);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ValidationFailedError([{ field: 'url', message: 'must be http(s)' }]);
+    if (url.username || url.password) throw new ValidationFailedError([{ field: 'url', message: 'must not contain credentials' }]);
+    return url.toString();
+  }
+}

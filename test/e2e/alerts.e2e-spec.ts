@@ -1,0 +1,181 @@
+import { createServer, IncomingMessage, Server } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AlertsService } from '../../src/alerts/application/alerts.service';
+import { verifySignature } from '../../src/shared/domain/webhook-signature';
+import { createTestApp, TestApp } from '../support/create-test-app';
+import { FakeUpstream } from '../support/fake-upstream';
+import { createKey, managementToken, setPlan, uniqueTenant } from '../support/factories';
+
+interface Received {
+  body: Record<string, any>;
+  raw: string;
+  signature: string;
+}
+
+/** A tenant's alert endpoint: records what it gets; can be told to fail the next N requests. */
+class Receiver {
+  received: Received[] = [];
+  failNext = 0;
+  private server: Server | null = null;
+  port = 0;
+
+  async start(): Promise<this> {
+    this.server = createServer((req: IncomingMessage, res) => {
+      let raw = '';
+      req.on('data', (c) => (raw += c));
+      req.on('end', () => {
+        if (this.failNext > 0) {
+          this.failNext--;
+          res.statusCode = 500;
+          return res.end('nope');
+        }
+        this.received.push({ body: JSON.parse(raw), raw, signature: String(req.headers['tollgate-signature']) });
+        res.statusCode = 204;
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));
+    const a = this.server.address();
+    this.port = typeof a === 'object' && a ? a.port : 0;
+    return this;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/hooks/tollgate`;
+  }
+
+  ofType(type: string): Received[] {
+    return this.received.filter((r) => r.body.type === type);
+  }
+
+  close(): Promise<void> {
+    return new Promise((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}
+
+describe('Alerts: signed outbound webhooks (P6)', () => {
+  let t: TestApp;
+  let upstream: FakeUpstream;
+  let receiver: Receiver;
+  let alerts: AlertsService;
+
+  beforeAll(async () => {
+    const plans = join(process.env.DATA_DIR!, `alert-plans-${Date.now()}.json`);
+    writeFileSync(
+      plans,
+      JSON.stringify([
+        { id: 'quota5', name: 'Quota 5', rate_limits: { per_minute: 1000, per_hour: 10000 }, quotas: { requests_per_month: 5, tokens_per_month: 1000000 }, max_keys: 10, included_credits: 1000 },
+        { id: 'credits12', name: 'Credits 12', rate_limits: { per_minute: 1000, per_hour: 10000 }, quotas: { requests_per_month: 1000, tokens_per_month: 1000000 }, max_keys: 10, included_credits: 12 },
+      ]),
+    );
+    upstream = await new FakeUpstream().start();
+    receiver = await new Receiver().start();
+    t = await createTestApp({ PLANS_FILE: plans });
+    alerts = t.app.get(AlertsService);
+  }, 60_000);
+
+  afterAll(async () => {
+    await t?.close();
+    await upstream?.stop();
+    await receiver?.close();
+  });
+
+  async function tenantWithAlerts(plan: string, body: Record<string, unknown> = {}) {
+    const tenant = uniqueTenant('alerts');
+    const admin = managementToken({ tenantId: tenant });
+    await setPlan(t, tenant, plan);
+    const reg = await t.request({ method: 'POST', url: '/api/v1/mcp/servers', token: admin, body: { name: 'fake', url: upstream.url } });
+    expect(reg.status).toBe(201);
+    const put = await t.request({ method: 'PUT', url: '/api/v1/alerts/settings', token: admin, body: { url: receiver.url, ...body } });
+    expect(put.status).toBe(200);
+    expect(put.body.signing_secret).toMatch(/^whsec_/);
+    const key = await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['fake__*'] } });
+    const call = () => t.request({ method: 'POST', url: '/api/v1/mcp/tools/fake__echo/call', headers: { 'x-api-key': key.token }, body: { arguments: { message: 'hi' } } });
+    return { tenant, admin, key, secret: put.body.signing_secret as string, call };
+  }
+
+  /** Alerts are queued after commit, off the response path: give them a moment, then dispatch. */
+  async function settle(): Promise<void> {
+    await new Promise((r) => setTimeout(r, 150));
+    await alerts.dispatch();
+  }
+
+  it('sends quota.threshold at 80 % and 100 %, once each, signed with the tenant secret', async () => {
+    const { tenant, secret, call } = await tenantWithAlerts('quota5');
+    for (let i = 0; i < 6; i++) await call();
+    await settle();
+    const got = receiver.ofType('quota.threshold').filter((r) => r.body.tenant_id === tenant);
+    expect(got.map((r) => r.body.data.percent).sort()).toEqual([100, 80]);
+    expect(got.find((r) => r.body.data.percent === 80)!.body.data).toMatchObject({ used: 4, limit: 5, plan: 'quota5' });
+    for (const r of got) {
+      expect(verifySignature(secret, r.signature, Buffer.from(r.raw), Math.floor(Date.now() / 1000))).toEqual({ ok: true });
+      expect(verifySignature('whsec_wrong_secret_000000', r.signature, Buffer.from(r.raw), Math.floor(Date.now() / 1000)).ok).toBe(false);
+    }
+    const rows = await t.db.query(`SELECT type, status, attempts FROM alert_deliveries WHERE tenant_id = $1 ORDER BY created_at`, [tenant]);
+    expect(rows).toEqual([
+      { type: 'quota.threshold', status: 'delivered', attempts: 1 },
+      { type: 'quota.threshold', status: 'delivered', attempts: 1 },
+    ]);
+  });
+
+  it('sends credits.low when the balance falls below the threshold', async () => {
+    const { tenant, call } = await tenantWithAlerts('credits12', { credits_threshold: 10 });
+    for (let i = 0; i < 3; i++) expect((await call()).status).toBe(200);
+    await settle();
+    const got = receiver.ofType('credits.low').filter((r) => r.body.tenant_id === tenant);
+    expect(got).toHaveLength(1);
+    expect(got[0].body.data).toEqual({ balance: 9, threshold: 10 });
+  });
+
+  it('retries a failed delivery with backoff and records each attempt', async () => {
+    const { tenant, call } = await tenantWithAlerts('quota5');
+    receiver.failNext = 1;
+    for (let i = 0; i < 4; i++) await call();
+    await settle();
+    let rows = await t.db.query(`SELECT status, attempts, last_status, last_error FROM alert_deliveries WHERE tenant_id = $1`, [tenant]);
+    expect(rows).toEqual([{ status: 'pending', attempts: 1, last_status: 500, last_error: 'HTTP 500' }]);
+    await new Promise((r) => setTimeout(r, 1_100));
+    await alerts.dispatch();
+    rows = await t.db.query(`SELECT status, attempts, last_status FROM alert_deliveries WHERE tenant_id = $1`, [tenant]);
+    expect(rows).toEqual([{ status: 'delivered', attempts: 2, last_status: 204 }]);
+    const list = await t.request({ method: 'GET', url: '/api/v1/alerts/deliveries', token: managementToken({ tenantId: tenant }) });
+    expect(list.status).toBe(200);
+    expect(list.body.data[0]).toMatchObject({ type: 'quota.threshold', status: 'delivered', attempts: 2 });
+  });
+
+  it('warns about keys nearing expiry, once per key', async () => {
+    const { tenant, admin } = await tenantWithAlerts('quota5', { key_expiry_days: 7 });
+    const soon = await createKey(t, admin, { expires_at: new Date(Date.now() + 2 * 86_400_000).toISOString() });
+    await createKey(t, admin, { expires_at: new Date(Date.now() + 30 * 86_400_000).toISOString() });
+    await alerts.scanExpiringKeys();
+    await alerts.scanExpiringKeys();
+    await alerts.dispatch();
+    const got = receiver.ofType('key.expiring').filter((r) => r.body.tenant_id === tenant);
+    expect(got.map((r) => r.body.data.key_id)).toEqual([soon.id]);
+  });
+
+  it('keeps the signing secret out of GET, refuses bad URLs, and audits configuration', async () => {
+    const tenant = uniqueTenant('alerts');
+    const admin = managementToken({ tenantId: tenant });
+    const bad = await t.request({ method: 'PUT', url: '/api/v1/alerts/settings', token: admin, body: { url: 'ftp://example.com/x' } });
+    expect(bad.status).toBe(422);
+    const first = await t.request({ method: 'PUT', url: '/api/v1/alerts/settings', token: admin, body: { url: receiver.url, credits_threshold: 5 } });
+    const again = await t.request({ method: 'PUT', url: '/api/v1/alerts/settings', token: admin, body: { url: receiver.url } });
+    expect(again.body.signing_secret).toBeUndefined();
+    expect(again.body.credits_threshold).toBe(5);
+    const rotated = await t.request({ method: 'PUT', url: '/api/v1/alerts/settings', token: admin, body: { url: receiver.url, rotate_secret: true } });
+    expect(rotated.body.signing_secret).toMatch(/^whsec_/);
+    expect(rotated.body.signing_secret).not.toBe(first.body.signing_secret);
+    const get = await t.request({ method: 'GET', url: '/api/v1/alerts/settings', token: admin });
+    expect(get.status).toBe(200);
+    expect(get.text).not.toContain('whsec_');
+    const stored = await t.db.query(`SELECT secret_encrypted FROM alert_settings WHERE tenant_id = $1`, [tenant]);
+    expect(stored[0].secret_encrypted).not.toContain(rotated.body.signing_secret);
+    const audit = await t.db.query(`SELECT action, metadata::text AS m FROM audit_events WHERE tenant_id = $1`, [tenant]);
+    expect(audit.map((a: { action: string }) => a.action)).toEqual(['alerts.configured', 'alerts.configured', 'alerts.configured']);
+    expect(audit.map((a: { m: string }) => a.m).join()).not.toContain('whsec_');
+    const developer = await t.request({ method: 'GET', url: '/api/v1/alerts/settings', token: managementToken({ tenantId: tenant, roles: ['developer'] }) });
+    expect(developer.status).toBe(403);
+  });
+});
