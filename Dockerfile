@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Tollgate: build with the dev toolchain, run the compiled app on production
 # dependencies only, as a non-root user. The image needs DATABASE_URL (no
-# embedded PostgreSQL in containers: its binaries are left out).
+# embedded PostgreSQL in containers: its binaries are left out). The same image
+# runs the operator CLI: `node dist/src/cli/main.js migrate` (see docker-compose.yml).
 
 FROM node:20-slim AS build
 WORKDIR /app
@@ -27,6 +28,8 @@ WORKDIR /app
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist
 COPY --chown=root:root package.json ./
+# `npx tollgate <command>` (the operator CLI; runs dist/src/cli/main.js here).
+COPY --chown=root:root bin ./bin
 # The app owns nothing but its data directory; `node` is the unprivileged user of the base image.
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node

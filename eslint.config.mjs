@@ -50,8 +50,10 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**/*.js', 'bin/**/*.js', '*.js'],
-    languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
+    files: ['test/**/*.js', 'bin/**/*.js', 'scripts/**/*.js', '*.js'],
+    languageOptions: {
+      globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly', fetch: 'readonly', URL: 'readonly', setTimeout: 'readonly' },
+    },
     rules: { 'no-console': 'off', '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -3,6 +3,7 @@ import { McpServers1764316800000 } from './1764316800000-McpServers';
 import { AuditHashChain1764403200000 } from './1764403200000-AuditHashChain';
 import { PlansCreditsUsage1764489600000 } from './1764489600000-PlansCreditsUsage';
 import { Alerts1764576000000 } from './1764576000000-Alerts';
+import { AdmitFunction1764662400000 } from './1764662400000-AdmitFunction';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -14,4 +15,5 @@ export const MIGRATIONS = [
   AuditHashChain1764403200000,
   PlansCreditsUsage1764489600000,
   Alerts1764576000000,
+  AdmitFunction1764662400000,
 ];

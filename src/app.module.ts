@@ -7,6 +7,8 @@ import { AppConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { McpModule } from './mcp/mcp.module';
+import { OAuthModule } from './oauth/oauth.module';
+import { ObservabilityModule } from './observability/observability.module';
 import { PlansModule } from './plans/plans.module';
 import { RedisModule } from './redis/redis.module';
 import { UsageModule } from './usage/usage.module';
@@ -14,6 +16,6 @@ import { SharedModule } from './shared/shared.module';
 import { TenantsModule } from './tenants/tenants.module';
 
 @Module({
-  imports: [AppConfigModule, SharedModule, DatabaseModule, RedisModule, PlansModule, UsageModule, TenantsModule, AuditModule, AuthModule, APIKeysModule, McpModule, AlertsModule, HealthModule],
+  imports: [AppConfigModule, SharedModule, DatabaseModule, RedisModule, PlansModule, UsageModule, TenantsModule, AuditModule, AuthModule, APIKeysModule, OAuthModule, McpModule, AlertsModule, HealthModule, ObservabilityModule],
 })
 export class AppModule {}

@@ -1,7 +1,8 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
+import { Logger, OnModuleDestroy } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import { join } from 'node:path';
 import { AppModule } from './app.module';
 import { configureApp, createFastifyAdapter } from './app.setup';
@@ -10,6 +11,9 @@ import { AppConfig } from './config/app-config';
 import { InvalidConfigurationError } from './config/env.validation';
 import { EmbeddedPostgres } from './database/embedded-postgres';
 import { bootstrapDemo, DemoSetup } from './demo/demo-bootstrap';
+import { UpstreamConnector } from './mcp/domain/upstream.repository';
+import { closeGracefully } from './observability/graceful-shutdown';
+import { UsageBuffer } from './usage/application/usage-buffer';
 
 async function bootstrap(): Promise<void> {
   const logger = new Logger('Tollgate');
@@ -34,9 +38,12 @@ async function bootstrap(): Promise<void> {
 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule, createFastifyAdapter(config), {
     logger: config.logLevel === 'silent' ? false : levels(config.logLevel),
+    // Start-up lines wait for the pino logger (JSON in production, pretty in development).
+    bufferLogs: config.logLevel !== 'silent',
     // The billing webhook's HMAC is computed over the exact bytes received.
     rawBody: true,
   });
+  if (config.logLevel !== 'silent') app.useLogger(app.get(PinoLogger));
   await configureApp(app);
   await app.listen({ port: config.port, host: config.host });
   logger.log(`Tollgate listening on http://${config.host}:${config.port} (public URL ${config.publicUrl})`);
@@ -54,15 +61,29 @@ async function bootstrap(): Promise<void> {
 
   let closing = false;
   const shutdown = async (signal: string) => {
-    if (closing) return;
+    if (closing) {
+      if (signal === 'SIGINT') process.exit(130); // a second Ctrl-C does not wait
+      return;
+    }
     closing = true;
-    logger.log(`${signal} received: closing`);
+    logger.log(`${signal} received: draining (up to ${config.shutdownTimeoutMs} ms), then closing`);
+    let code = 0;
     try {
-      await app.close();
+      await closeGracefully(app, {
+        timeoutMs: config.shutdownTimeoutMs,
+        logger,
+        // Past the deadline: running tool calls fail fast (and are released) instead of outliving the pool.
+        abort: async () => (app.get(UpstreamConnector) as Partial<OnModuleDestroy>).onModuleDestroy?.(),
+        // Usage counted by the calls that just finished is written before the pool closes.
+        beforeClose: () => app.get(UsageBuffer).flush(),
+      });
       await demo?.stop();
+    } catch (err) {
+      code = 1;
+      process.stderr.write(`Shutdown failed: ${(err as Error).stack ?? String(err)}\n`);
     } finally {
       await embedded?.stop();
-      process.exit(0);
+      process.exit(code);
     }
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

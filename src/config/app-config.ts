@@ -15,6 +15,17 @@ export interface JwtConfig {
   rolesClaim: string;
 }
 
+/** OAuth 2.1 resource server for MCP clients (A5/A6); `null` on AppConfig when OAUTH_ISSUER is unset. */
+export interface OAuthConfig {
+  /** The authorization server's issuer identifier; tokens' `iss` must equal it. */
+  issuer: string;
+  /** null = discovered from the issuer's metadata (`jwks_uri`). */
+  jwksUri: string | null;
+  /** The RFC 8707 resource tokens must name in `aud` (default `$PUBLIC_URL/mcp`). */
+  audience: string;
+  tenantClaim: string;
+}
+
 /**
  * Typed, validated configuration. Built once from the environment (and, in
  * development, from secrets generated under DATA_DIR); every consumer injects
@@ -51,6 +62,12 @@ export class AppConfig {
   readonly billingWebhookSecret: string | null;
   /** Credits a tool call costs unless an admin priced the tool. */
   readonly defaultToolPrice: number;
+  /** OAuth access tokens on /mcp (A5); null = OAuth off (API keys only). */
+  readonly oauth: OAuthConfig | null;
+  /** Bearer token for GET /metrics; null = loopback callers only. */
+  readonly metricsToken: string | null;
+  /** SIGTERM: how long in-flight requests may run before the app closes anyway. */
+  readonly shutdownTimeoutMs: number;
 
   private constructor(env: EnvironmentVariables) {
     this.nodeEnv = (env.NODE_ENV as AppConfig['nodeEnv']) ?? 'development';
@@ -91,8 +108,18 @@ export class AppConfig {
     this.plansFile = env.PLANS_FILE ? resolve(env.PLANS_FILE) : null;
     this.billingWebhookSecret = env.BILLING_WEBHOOK_SECRET ?? null;
     this.defaultToolPrice = env.DEFAULT_TOOL_PRICE ?? 1;
+    this.metricsToken = env.METRICS_TOKEN ?? null;
+    this.shutdownTimeoutMs = env.SHUTDOWN_TIMEOUT_MS ?? 10_000;
     this.upstreamsFile = env.UPSTREAMS_FILE ? resolve(env.UPSTREAMS_FILE) : null;
     this.demo = env.DEMO ? env.DEMO === 'true' : !production && !env.DATABASE_URL;
+    this.oauth = env.OAUTH_ISSUER
+      ? {
+          issuer: env.OAUTH_ISSUER,
+          jwksUri: env.OAUTH_JWKS_URI ?? null,
+          audience: env.OAUTH_AUDIENCE ?? `${this.publicUrl}/mcp`,
+          tenantClaim: env.OAUTH_TENANT_CLAIM ?? 'tenant_id',
+        }
+      : null;
   }
 
   get production(): boolean {

@@ -128,4 +128,34 @@ describe('validateEnvironment', () => {
       }),
     ).not.toThrow();
   });
+
+  describe('OAuth for MCP clients (OAUTH_*)', () => {
+    it('accepts an issuer alone (JWKS discovered, audience defaulted) and a full set', () => {
+      expect(() => validateEnvironment({ OAUTH_ISSUER: 'http://127.0.0.1:9999' })).not.toThrow();
+      expect(() =>
+        validateEnvironment({
+          OAUTH_ISSUER: 'https://as.example.com/tenant1',
+          OAUTH_JWKS_URI: 'https://as.example.com/jwks',
+          OAUTH_AUDIENCE: 'https://gw.example.com/mcp',
+          OAUTH_TENANT_CLAIM: 'https://tollgate.dev/tenant',
+        }),
+      ).not.toThrow();
+    });
+
+    it('lists every bad OAUTH_* variable at once', () => {
+      const err = refusal({ OAUTH_ISSUER: 'not a url', OAUTH_JWKS_URI: 'ftp://x/jwks', OAUTH_AUDIENCE: 'tollgate', OAUTH_TENANT_CLAIM: 'has space' });
+      expect(namedIn(err)).toEqual(['OAUTH_AUDIENCE', 'OAUTH_ISSUER', 'OAUTH_JWKS_URI', 'OAUTH_TENANT_CLAIM']);
+    });
+
+    it('refuses OAUTH_JWKS_URI / OAUTH_AUDIENCE / OAUTH_TENANT_CLAIM without OAUTH_ISSUER', () => {
+      const err = refusal({ OAUTH_JWKS_URI: 'https://as.example.com/jwks', OAUTH_AUDIENCE: 'https://gw.example.com/mcp' });
+      expect(namedIn(err)).toEqual(['OAUTH_AUDIENCE', 'OAUTH_JWKS_URI']);
+    });
+
+    it('refuses plain-http OAuth endpoints in production', () => {
+      const err = refusal({ ...PRODUCTION_OK, OAUTH_ISSUER: 'http://as.example.com', OAUTH_JWKS_URI: 'http://as.example.com/jwks' });
+      expect(namedIn(err)).toEqual(['OAUTH_ISSUER', 'OAUTH_JWKS_URI']);
+      expect(() => validateEnvironment({ ...PRODUCTION_OK, OAUTH_ISSUER: 'https://as.example.com' })).not.toThrow();
+    });
+  });
 });

@@ -134,6 +134,38 @@ export class EnvironmentVariables {
   @IsOptional()
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose', 'silent'])
   LOG_LEVEL?: string;
+
+  /** Authorization server for MCP clients (A5); unset = OAuth off. Must equal the tokens' `iss`. */
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true }, { message: 'OAUTH_ISSUER must be an http(s) URL (the issuer identifier of the authorization server)' })
+  OAUTH_ISSUER?: string;
+
+  /** Unset = discovered from the issuer's RFC 8414 / OpenID metadata (`jwks_uri`). */
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true }, { message: 'OAUTH_JWKS_URI must be an http(s) URL' })
+  OAUTH_JWKS_URI?: string;
+
+  /** RFC 8707 resource tokens must be minted for; default `$PUBLIC_URL/mcp`. */
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true }, { message: 'OAUTH_AUDIENCE must be an absolute http(s) URL (the resource identifier)' })
+  OAUTH_AUDIENCE?: string;
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_:./-]{1,128}$/, { message: 'OAUTH_TENANT_CLAIM must be a claim name' })
+  OAUTH_TENANT_CLAIM?: string;
+
+  /** Bearer token GET /metrics requires; unset = /metrics answers loopback callers only. */
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'METRICS_TOKEN must be at least 16 characters' })
+  METRICS_TOKEN?: string;
+
+  /** How long SIGTERM waits for in-flight requests before closing anyway. */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
+  SHUTDOWN_TIMEOUT_MS?: number;
 }
 
 /** Every variable Tollgate reads (API.md "Configuration"). */
@@ -143,9 +175,11 @@ export const ENV_NAMES: (keyof EnvironmentVariables)[] = [
   'API_KEY_PREFIX', 'API_KEY_ENV', 'API_KEY_PEPPER', 'KEYS_MAX_PER_TENANT', 'MIGRATIONS_RUN', 'TRUST_PROXY', 'LOG_LEVEL',
   'UPSTREAM_ALLOWED_HOSTS', 'DEMO', 'UPSTREAMS_FILE', 'PLANS_FILE',
   'BILLING_WEBHOOK_SECRET', 'DEFAULT_TOOL_PRICE',
+  'OAUTH_ISSUER', 'OAUTH_JWKS_URI', 'OAUTH_AUDIENCE', 'OAUTH_TENANT_CLAIM',
+  'METRICS_TOKEN', 'SHUTDOWN_TIMEOUT_MS',
 ];
 
-const NUMERIC: (keyof EnvironmentVariables)[] = ['PORT', 'KEYS_MAX_PER_TENANT', 'DEFAULT_TOOL_PRICE'];
+const NUMERIC: (keyof EnvironmentVariables)[] = ['PORT', 'KEYS_MAX_PER_TENANT', 'DEFAULT_TOOL_PRICE', 'SHUTDOWN_TIMEOUT_MS'];
 
 export class InvalidConfigurationError extends Error {
   constructor(readonly problems: string[]) {
@@ -180,6 +214,15 @@ export function validateEnvironment(raw: Record<string, string | undefined>): En
   }
   if (env.JWT_JWKS_URI && (!env.JWT_ISSUER || !env.JWT_AUDIENCE)) {
     problems.push('JWT_ISSUER, JWT_AUDIENCE: required with JWT_JWKS_URI (issuer and audience are always checked)');
+  }
+  const orphans = (['OAUTH_JWKS_URI', 'OAUTH_AUDIENCE', 'OAUTH_TENANT_CLAIM'] as const).filter((k) => env[k] !== undefined);
+  if (!env.OAUTH_ISSUER && orphans.length > 0) {
+    problems.push(`${orphans.join(', ')}: only meaningful with OAUTH_ISSUER (OAuth for MCP clients is off without it)`);
+  }
+  if (production) {
+    for (const k of ['OAUTH_ISSUER', 'OAUTH_JWKS_URI'] as const) {
+      if (env[k] && !/^https:\/\//i.test(env[k]!)) problems.push(`${k}: must be https when NODE_ENV=production`);
+    }
   }
   if (problems.length > 0) throw new InvalidConfigurationError(problems);
   return env;

@@ -21,7 +21,9 @@ export function dataSourceOptions(url: string, overrides: Partial<DataSourceOpti
     logging: false,
     extra: {
       max: 20,
-      connectionTimeoutMillis: 5_000,
+      // Fail fast while PostgreSQL is down or restarting: a request waits at most this long
+      // for a connection, then gets 503 service_unavailable (issue 8 §3).
+      connectionTimeoutMillis: 2_000,
       // Fail a stuck statement instead of hanging a request forever.
       statement_timeout: 15_000,
       application_name: 'tollgate',

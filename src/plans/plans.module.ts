@@ -9,12 +9,15 @@ import { BillingWebhookService } from './application/billing-webhook.service';
 import { CallAdmission } from './application/call-admission.service';
 import { CreditsService } from './application/credits.service';
 import { SubscriptionsService } from './application/subscriptions.service';
-import { BillingEventRepository, CreditLedgerRepository, QuotaCounterRepository, SubscriptionRepository, ToolPriceRepository } from './domain/billing.repositories';
+import { AdmissionStore, BillingEventRepository, CreditLedgerRepository, QuotaCounterRepository, SubscriptionRepository, ToolPriceRepository } from './domain/billing.repositories';
 import { AgentThrottlerGuard } from './http/agent-throttler.guard';
 import { BillingWebhookController } from './http/billing-webhook.controller';
 import { CreditsController, PlansController } from './http/plans.controller';
 import { AuthFailureLimiter } from './infrastructure/auth-failure-limiter';
+import { MemoryThrottlerStorage } from './infrastructure/memory-throttler.storage';
+import { ResilientThrottlerStorage } from './infrastructure/resilient-throttler.storage';
 import {
+  PostgresAdmissionStore,
   TypeOrmBillingEventRepository,
   TypeOrmCreditLedgerRepository,
   TypeOrmQuotaCounterRepository,
@@ -36,7 +39,7 @@ import {
           { name: 'minute', ttl: 60_000, limit: 60 },
           { name: 'hour', ttl: 3_600_000, limit: 1_000 },
         ],
-        ...(redis.client ? { storage: new ThrottlerStorageRedisService(redis.client) } : {}),
+        storage: redis.client ? new ResilientThrottlerStorage(new ThrottlerStorageRedisService(redis.client)) : new MemoryThrottlerStorage(),
       }),
     }),
   ],
@@ -49,6 +52,7 @@ import {
     AuthFailureLimiter,
     BillingWebhookService,
     { provide: BillingEventRepository, useClass: TypeOrmBillingEventRepository },
+    { provide: AdmissionStore, useClass: PostgresAdmissionStore },
     { provide: SubscriptionRepository, useClass: TypeOrmSubscriptionRepository },
     { provide: QuotaCounterRepository, useClass: TypeOrmQuotaCounterRepository },
     { provide: CreditLedgerRepository, useClass: TypeOrmCreditLedgerRepository },

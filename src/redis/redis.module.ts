@@ -1,10 +1,12 @@
 import { Global, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
 import { AppConfig } from '../config/app-config';
+import { InvalidationBus, LocalInvalidationBus } from '../shared/domain/invalidation-bus';
+import { RedisInvalidationBus } from './redis-invalidation-bus';
 
 /**
  * The shared Redis connection when REDIS_URL is set (rate limits across
- * replicas; key-revocation fan-out later); `client` is null otherwise and
+ * replicas, cache-invalidation fan-out); `client` is null otherwise and
  * callers fall back to in-process stores.
  */
 @Injectable()
@@ -17,7 +19,9 @@ export class RedisConnection implements OnApplicationShutdown {
       ? new Redis(config.redisUrl, {
           lazyConnect: false,
           maxRetriesPerRequest: 2,
-          enableOfflineQueue: true,
+          // Fail fast while disconnected: callers fall back (rate limits in memory) instead of queueing
+          // commands that would replay stale increments when Redis returns.
+          enableOfflineQueue: false,
           connectTimeout: 2_000,
           retryStrategy: (times) => Math.min(times * 200, 2_000),
         })
@@ -31,5 +35,16 @@ export class RedisConnection implements OnApplicationShutdown {
 }
 
 @Global()
-@Module({ providers: [RedisConnection], exports: [RedisConnection] })
+@Module({
+  providers: [
+    RedisConnection,
+    {
+      // Every replica's caches hear about every change: Redis pub/sub when configured, this process only otherwise.
+      provide: InvalidationBus,
+      inject: [RedisConnection],
+      useFactory: (redis: RedisConnection): InvalidationBus => (redis.client ? new RedisInvalidationBus(redis.client) : new LocalInvalidationBus()),
+    },
+  ],
+  exports: [RedisConnection, InvalidationBus],
+})
 export class RedisModule {}

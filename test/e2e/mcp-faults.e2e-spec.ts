@@ -1,6 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { AuthEventsRecorder } from '../../src/auth/auth-events.recorder';
 import { createTestApp, TestApp } from '../support/create-test-app';
 import { createKey, managementToken, uniqueTenant, setPlan } from '../support/factories';
 import { BOOM_MESSAGE, FakeUpstream } from '../support/fake-upstream';
@@ -220,6 +221,7 @@ describe('MCP gateway faults (e2e, SDK client → Tollgate → in-process fake u
     expect(rest.body.code).toBe('forbidden_resource');
     expect(fake.callCount('slow')).toBe(before);
 
+    await t.app.get(AuthEventsRecorder).drain(); // refusals are audited off the response path
     const rows = await t.db.query(
       `SELECT action, outcome, target_id, metadata FROM audit_events WHERE tenant_id = $1 AND action = 'mcp_tool.call_denied' AND metadata->>'key_id' = $2`,
       [tenant, id],
@@ -251,6 +253,7 @@ describe('MCP gateway faults (e2e, SDK client → Tollgate → in-process fake u
     const ok = await client.callTool({ name: 'fake__echo', arguments: { message: 'up' } });
     expect(ok.isError).toBeFalsy();
 
+    await t.app.get(AuthEventsRecorder).drain(); // failures are audited off the response path
     const rows = await t.db.query(
       `SELECT outcome, target_id, metadata->>'code' AS code FROM audit_events
         WHERE tenant_id = $1 AND action = 'mcp_tool.call_failed' AND metadata->>'key_id' = $2 ORDER BY seq`,

@@ -1,6 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { AuthEventsRecorder } from '../../src/auth/auth-events.recorder';
 import { createTestApp, TestApp } from '../support/create-test-app';
 import { EverythingUpstream } from '../support/everything-upstream';
 import { createKey, managementToken, uniqueTenant } from '../support/factories';
@@ -62,6 +63,7 @@ describe('MCP gateway (e2e, SDK client → Tollgate → server-everything)', () 
     const err = await client.callTool({ name: 'everything__get-sum', arguments: { a: 1, b: 2 } }).catch((e) => e);
     expect(err).toBeInstanceOf(McpError);
     expect(err.data).toMatchObject({ code: 'forbidden_resource', matched_rule: 'deny.mcp_tool_ids:everything__get-sum' });
+    await t.app.get(AuthEventsRecorder).drain(); // refusals are audited off the response path
     const rows = await t.db.query(`SELECT action, outcome, target_id FROM audit_events WHERE tenant_id = $1 AND action = 'mcp_tool.call_denied'`, [tenant]);
     expect(rows).toEqual(expect.arrayContaining([{ action: 'mcp_tool.call_denied', outcome: 'denied', target_id: 'everything__get-sum' }]));
     await client.close();

@@ -1,4 +1,4 @@
-import { createServer, IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { createServer, IncomingHttpHeaders, IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -29,6 +29,8 @@ export class FakeUpstream {
   mode: FakeUpstreamMode = 'normal';
   readonly calls = new Map<string, number>();
   readonly methods = new Map<string, number>();
+  /** The headers of every HTTP request received, oldest first (e.g. to prove no caller credential is forwarded). */
+  readonly requestHeaders: IncomingHttpHeaders[] = [];
   private http: HttpServer | null = null;
   private readonly sockets = new Set<Socket>();
   /** Sleeps of `slow` calls in flight: ended by stop(), so no timer outlives the fake. */
@@ -159,6 +161,7 @@ export class FakeUpstream {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.requestHeaders.push({ ...req.headers });
     const raw = await readBody(req);
     let body: unknown = undefined;
     try {

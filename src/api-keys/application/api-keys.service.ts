@@ -140,7 +140,7 @@ export class APIKeysService {
     const scope = cmd.permissionScope === undefined ? undefined : PermissionScope.parse(cmd.permissionScope);
     if (scope) this.assertWithinCreatorScope(principal, scope);
     // Evicted again after commit: a verification racing the transaction cannot keep the old state cached.
-    return this.afterCommitEvict(id, () => this.uow.run(async (tx) => {
+    return this.afterCommitEvict([id], () => this.uow.run(async (tx) => {
       const key = await this.lockOwned(principal, id, tx);
       const now = this.clock.now();
       if (key.status(now) === 'revoked') throw new DomainError('invalid_state', 'A revoked API key cannot be changed.');
@@ -185,7 +185,8 @@ export class APIKeysService {
 
   /** Revokes now (idempotent: revoking a revoked key changes nothing and writes no event). */
   async revoke(principal: Principal, id: string, request: RequestMeta): Promise<void> {
-    await this.afterCommitEvict(id, () => this.uow.run(async (tx) => {
+    const evicted = [id];
+    await this.afterCommitEvict(evicted, () => this.uow.run(async (tx) => {
       const key = await this.lockOwned(principal, id, tx);
       if (key.revokedAt !== null) return;
       const now = this.clock.now();
@@ -200,6 +201,7 @@ export class APIKeysService {
           previous.revoke(now);
           await this.keys.update(previous, tx);
           this.cache.evict(previous.id);
+          evicted.push(previous.id);
           await this.record(principal, request, 'api_key.revoked', previous, tx, { reason: 'successor_revoked', successor_id: key.id });
         }
       }
@@ -218,7 +220,7 @@ export class APIKeysService {
       ]);
     }
     const { token, hash } = this.secrets.mint();
-    return this.afterCommitEvict(id, () => this.uow.run(async (tx) => {
+    return this.afterCommitEvict([id], () => this.uow.run(async (tx) => {
       const previous = await this.lockOwned(principal, id, tx);
       const now = this.clock.now();
       const next = previous.rotate({ id: randomUUID(), keyHash: hash, start: token.start }, gracePeriodSeconds, now);
@@ -237,11 +239,12 @@ export class APIKeysService {
     }));
   }
 
-  private async afterCommitEvict<T>(id: string, work: () => Promise<T>): Promise<T> {
+  /** After the transaction, the keys are evicted here and on every replica (InvalidationBus). */
+  private async afterCommitEvict<T>(ids: string[], work: () => Promise<T>): Promise<T> {
     try {
       return await work();
     } finally {
-      this.cache.evict(id);
+      for (const id of ids) await this.cache.evictEverywhere(id);
     }
   }
 

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { InvalidationBus } from '../../shared/domain/invalidation-bus';
 import type { APIKey } from '../domain/api-key';
 
 interface Entry {
@@ -12,14 +13,19 @@ const MAX_ENTRIES = 50_000;
 
 /**
  * In-process cache of key lookups by hash, so the agent hot path does not
- * query PostgreSQL per request. Every change made through this process
- * (revoke, disable, rotate, scope) evicts the key at once; other replicas see
- * it within the TTL until Redis fan-out lands (issue 6).
+ * query PostgreSQL per request. Every change (revoke, disable, rotate, scope)
+ * evicts the key here at once and, through the InvalidationBus (Redis pub/sub
+ * when configured), on every other replica; the TTL bounds staleness only
+ * when a broadcast is lost.
  */
 @Injectable()
 export class KeyCache {
   private readonly byHash = new Map<string, Entry>();
   private readonly hashById = new Map<string, string>();
+
+  constructor(private readonly bus: InvalidationBus) {
+    bus.subscribe('api_key', (keyId) => (keyId === null ? this.clear() : this.evict(keyId)));
+  }
 
   get(hash: string, now: number): APIKey | null | undefined {
     const e = this.byHash.get(hash);
@@ -48,6 +54,16 @@ export class KeyCache {
     const hash = this.hashById.get(keyId);
     if (hash) this.byHash.delete(hash);
     this.hashById.delete(keyId);
+  }
+
+  /** Evicts here and on every replica; call after the change has committed. */
+  evictEverywhere(keyId: string): Promise<void> {
+    return this.bus.publish({ kind: 'api_key', id: keyId });
+  }
+
+  clear(): void {
+    this.byHash.clear();
+    this.hashById.clear();
   }
 
   /** A new key's hash may have been cached as a miss; forget that too. */

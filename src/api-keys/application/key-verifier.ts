@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { Metrics } from '../../observability/metrics';
 import { Clock } from '../../shared/domain/clock';
 import { APIKey } from '../domain/api-key';
 import { APIKeyRepository } from '../domain/api-key.repository';
@@ -25,10 +26,17 @@ export class KeyVerifier {
     private readonly secrets: APIKeySecrets,
     private readonly clock: Clock,
     private readonly cache: KeyCache,
+    private readonly metrics: Metrics,
   ) {}
 
   /** `tenantId`: only keys of this tenant count; another tenant's key is `invalid_key` and is not touched. */
   async verify(raw: string, tenantId?: string): Promise<KeyVerification> {
+    const result = await this.check(raw, tenantId);
+    this.metrics.keyVerified(result.ok ? 'valid' : result.code);
+    return result;
+  }
+
+  private async check(raw: string, tenantId?: string): Promise<KeyVerification> {
     const token = this.secrets.parse(raw);
     if (!token) return { ok: false, code: 'invalid_key', key: null };
     // The lookup by HMAC is the comparison: equal hashes are found by the unique
@@ -36,6 +44,7 @@ export class KeyVerifier {
     const hash = this.secrets.hash(token.value);
     const now = this.clock.now();
     let key = this.cache.get(hash, now.getTime());
+    this.metrics.keyCacheLookup(key !== undefined);
     if (key === undefined) {
       key = await this.keys.findByHash(hash);
       this.cache.set(hash, key, now.getTime());

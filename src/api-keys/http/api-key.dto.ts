@@ -1,3 +1,4 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   IsBoolean,
@@ -16,6 +17,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { IsBoundedJsonObject } from '../../shared/http/json-size.validator';
+import { IsOmittable } from '../../shared/http/validation';
 import { MAX_GRACE_PERIOD_SECONDS } from '../application/api-keys.service';
 import type { APIKey, APIKeyStatus } from '../domain/api-key';
 import type { PermissionScopeJson } from '../domain/permission-scope';
@@ -24,54 +26,93 @@ import { RESOURCE_TYPES, ResourceType } from '../domain/resource-type';
 const USER_ID = /^[\x21-\x7e]{1,256}$/;
 const STATUSES: APIKeyStatus[] = ['active', 'disabled', 'expired', 'revoked'];
 
+/** The scope as sent (`PermissionScope.parse` checks it): glob patterns per resource type, plus denials. */
+export class PermissionScopeDto {
+  @ApiPropertyOptional({ type: [String], example: ['support-*'] })
+  agent_ids?: string[];
+
+  @ApiPropertyOptional({ type: [String], example: [] })
+  flow_ids?: string[];
+
+  @ApiPropertyOptional({ type: [String], example: ['github__*', 'search'] })
+  mcp_tool_ids?: string[];
+
+  @ApiPropertyOptional({ type: [String], example: [] })
+  vector_store_ids?: string[];
+
+  @ApiPropertyOptional({
+    type: 'object',
+    properties: {
+      agent_ids: { type: 'array', items: { type: 'string' } },
+      flow_ids: { type: 'array', items: { type: 'string' } },
+      mcp_tool_ids: { type: 'array', items: { type: 'string' } },
+      vector_store_ids: { type: 'array', items: { type: 'string' } },
+    },
+    example: { mcp_tool_ids: ['github__delete_*'] },
+    description: 'Patterns refused even when an allow pattern matches.',
+  })
+  deny?: Record<string, string[]>;
+}
+
 export class CreateAPIKeyDto {
+  @ApiProperty({ minLength: 1, maxLength: 100, example: 'ci-agent' })
   @IsString()
   @Length(1, 100)
   name: string;
 
   /** Parsed by PermissionScope.parse (field-level errors come from the domain). */
+  @ApiProperty({ type: PermissionScopeDto })
   @IsObject()
   permission_scope: Record<string, unknown>;
 
+  @ApiPropertyOptional({ format: 'date-time', example: '2027-01-01T00:00:00Z' })
   @IsOptional()
   @IsISO8601({ strict: true, strictSeparator: true })
   expires_at?: string;
 
+  @ApiPropertyOptional({ description: 'Owner of the key (admins only; developers own their keys). Defaults to the caller.', example: 'user-42' })
   @IsOptional()
   @IsString()
   @Matches(USER_ID, { message: 'user_id must be 1-256 printable ASCII characters' })
   user_id?: string;
 
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Free JSON, at most 4 KiB.', example: { team: 'platform' } })
   @IsOptional()
   @IsBoundedJsonObject(4096)
   metadata?: Record<string, unknown>;
 }
 
 export class UpdateAPIKeyDto {
-  @IsOptional()
+  @ApiPropertyOptional({ minLength: 1, maxLength: 100 })
+  @IsOmittable()
   @IsString()
   @Length(1, 100)
   name?: string;
 
-  @IsOptional()
+  @ApiPropertyOptional({ description: 'false disables the key (refused with disabled_key) until enabled again.' })
+  @IsOmittable()
   @IsBoolean()
   enabled?: boolean;
 
   /** null removes the expiry. */
+  @ApiPropertyOptional({ format: 'date-time', nullable: true, description: 'null removes the expiry.' })
   @ValidateIf((o: UpdateAPIKeyDto) => o.expires_at !== null && o.expires_at !== undefined)
   @IsISO8601({ strict: true, strictSeparator: true })
   expires_at?: string | null;
 
-  @IsOptional()
+  @ApiPropertyOptional({ type: PermissionScopeDto })
+  @IsOmittable()
   @IsObject()
   permission_scope?: Record<string, unknown>;
 
-  @IsOptional()
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true })
+  @IsOmittable()
   @IsBoundedJsonObject(4096)
   metadata?: Record<string, unknown>;
 }
 
 export class RotateAPIKeyDto {
+  @ApiPropertyOptional({ minimum: 0, maximum: MAX_GRACE_PERIOD_SECONDS, default: 0, description: 'How long the previous key keeps working.' })
   @IsOptional()
   @IsInt()
   @Min(0)
@@ -80,6 +121,7 @@ export class RotateAPIKeyDto {
 }
 
 export class ListAPIKeysQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -87,20 +129,24 @@ export class ListAPIKeysQueryDto {
   @Max(100)
   limit?: number;
 
+  @ApiPropertyOptional({ description: '`next_cursor` of the previous page.' })
   @IsOptional()
   @IsString()
   @MaxLength(200)
   cursor?: string;
 
+  @ApiPropertyOptional()
   @IsOptional()
   @IsString()
   @Matches(USER_ID)
   user_id?: string;
 
+  @ApiPropertyOptional({ enum: STATUSES })
   @IsOptional()
   @IsIn(STATUSES)
   status?: APIKeyStatus;
 
+  @ApiPropertyOptional({ description: 'Exact name.' })
   @IsOptional()
   @IsString()
   @Length(1, 100)
@@ -108,25 +154,30 @@ export class ListAPIKeysQueryDto {
 }
 
 export class ResourceDto {
+  @ApiProperty({ enum: RESOURCE_TYPES, example: 'mcp_tool' })
   @IsIn(RESOURCE_TYPES as unknown as string[])
   type: ResourceType;
 
+  @ApiProperty({ example: 'github__create_issue' })
   @IsString()
   @Length(1, 256)
   id: string;
 }
 
 export class VerifyKeyDto {
+  @ApiProperty({ description: 'The agent key to check (never logged or echoed).', example: 'tg_live_…' })
   @IsString()
   @MaxLength(256)
   key: string;
 
+  @ApiPropertyOptional({ type: ResourceDto, description: 'Also decide whether the key may use this resource.' })
   @IsOptional()
   @ValidateNested()
   @Type(() => ResourceDto)
   resource?: ResourceDto;
 
   /** Accepted and validated; charging it lands with credits (issue 4). */
+  @ApiPropertyOptional({ minimum: 0, maximum: 1_000_000_000 })
   @IsOptional()
   @IsInt()
   @Min(0)
@@ -134,24 +185,136 @@ export class VerifyKeyDto {
   cost?: number;
 }
 
-export interface APIKeyResponseDto {
+export class PermissionScopeResponseDto {
+  @ApiProperty({ type: [String], example: [] })
+  agent_ids: string[];
+
+  @ApiProperty({ type: [String], example: [] })
+  flow_ids: string[];
+
+  @ApiProperty({ type: [String], example: ['github__*'] })
+  mcp_tool_ids: string[];
+
+  @ApiProperty({ type: [String], example: [] })
+  vector_store_ids: string[];
+
+  @ApiProperty({
+    type: 'object',
+    properties: {
+      agent_ids: { type: 'array', items: { type: 'string' } },
+      flow_ids: { type: 'array', items: { type: 'string' } },
+      mcp_tool_ids: { type: 'array', items: { type: 'string' } },
+      vector_store_ids: { type: 'array', items: { type: 'string' } },
+    },
+  })
+  deny: PermissionScopeJson['deny'];
+}
+
+export class APIKeyResponseDto {
+  @ApiProperty({ format: 'uuid' })
   id: string;
+
+  @ApiProperty({ example: 'ci-agent' })
   name: string;
+
+  @ApiProperty({ description: 'The first characters of the key, to recognise it (never the secret).', example: 'tg_live_8kQ2' })
   start: string;
+
+  @ApiProperty({ example: 'acme' })
   tenant_id: string;
+
+  @ApiProperty({ example: 'user-42' })
   user_id: string;
+
+  @ApiProperty({ enum: STATUSES })
   status: APIKeyStatus;
+
+  @ApiProperty()
   enabled: boolean;
+
+  @ApiProperty({ type: PermissionScopeResponseDto })
   permission_scope: PermissionScopeJson;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
   expires_at: string | null;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
   revoked_at: string | null;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
   last_used_at: string | null;
+
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'The key this one replaced by rotation.' })
   rotated_from: string | null;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'A rotated-out key works until then.' })
   grace_until: string | null;
+
+  @ApiProperty({ type: 'object', additionalProperties: true })
   metadata: Record<string, unknown>;
+
+  @ApiProperty({ example: 'user-admin' })
   created_by: string;
+
+  @ApiProperty({ format: 'date-time' })
   created_at: string;
+
+  @ApiProperty({ format: 'date-time' })
   updated_at: string;
+}
+
+/** POST /api-keys: the key plus its secret, shown this once. */
+export class CreatedAPIKeyResponseDto extends APIKeyResponseDto {
+  @ApiProperty({ description: 'The API key itself: shown once, store it now.', example: 'tg_live_8kQ2…' })
+  token: string;
+}
+
+export class RotatedAPIKeyResponseDto extends CreatedAPIKeyResponseDto {
+  @ApiProperty({ type: APIKeyResponseDto, description: 'The key rotated out (valid until its grace_until).' })
+  previous_key: APIKeyResponseDto;
+}
+
+export class APIKeyPageResponseDto {
+  @ApiProperty({ type: [APIKeyResponseDto] })
+  data: APIKeyResponseDto[];
+
+  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next page; null on the last.' })
+  next_cursor: string | null;
+}
+
+export class VerifyKeyResponseDto {
+  @ApiProperty()
+  valid: boolean;
+
+  @ApiProperty({ type: String, nullable: true, enum: ['invalid_key', 'expired_key', 'disabled_key', 'revoked_key', 'forbidden_resource'], description: 'Why not, when not valid or not allowed.' })
+  code: string | null;
+
+  @ApiProperty({ type: String, nullable: true })
+  key_id: string | null;
+
+  @ApiProperty({ type: String, nullable: true })
+  tenant_id: string | null;
+
+  @ApiProperty({ type: String, nullable: true })
+  user_id: string | null;
+
+  @ApiProperty({ type: String, nullable: true })
+  name: string | null;
+
+  @ApiProperty({ type: String, nullable: true, example: 'free' })
+  plan: string | null;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  expires_at: string | null;
+
+  @ApiProperty({ type: ResourceDto, nullable: true })
+  resource: ResourceDto | null;
+
+  @ApiProperty({ type: Boolean, nullable: true, description: 'Whether the scope allows `resource` (null without one).' })
+  allowed: boolean | null;
+
+  @ApiProperty({ type: String, nullable: true, example: 'github__*' })
+  matched_rule: string | null;
 }
 
 export function toAPIKeyResponse(key: APIKey, now: Date): APIKeyResponseDto {

@@ -1,13 +1,19 @@
 import { Body, Controller, Delete, Get, Header, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, CurrentRequestMeta, Roles } from '../../auth/auth.decorators';
 import { JwtAuthGuard } from '../../auth/jwt-auth.guard';
 import type { Principal } from '../../auth/principal';
 import { RolesGuard } from '../../auth/roles.guard';
 import type { RequestMeta } from '../../shared/domain/actor';
+import { ApiManagementAuth, ApiProblems, BODY_PROBLEMS } from '../../shared/http/api-problems.decorator';
 import { Clock } from '../../shared/domain/clock';
 import { APIKeysService } from '../application/api-keys.service';
 import {
+  APIKeyPageResponseDto,
+  APIKeyResponseDto,
   CreateAPIKeyDto,
+  CreatedAPIKeyResponseDto,
+  RotatedAPIKeyResponseDto,
   ListAPIKeysQueryDto,
   RotateAPIKeyDto,
   toAPIKeyResponse,
@@ -15,6 +21,8 @@ import {
 } from './api-key.dto';
 
 /** K1, K3, K4: the key lifecycle over JWT-protected REST. */
+@ApiTags('api-keys')
+@ApiManagementAuth()
 @Controller('api/v1/api-keys')
 @UseGuards(JwtAuthGuard, RolesGuard)
 @Roles(['admin', 'developer'])
@@ -25,6 +33,9 @@ export class APIKeysController {
   ) {}
 
   @Post()
+  @ApiOperation({ summary: 'Create an API key (the secret is returned once)' })
+  @ApiCreatedResponse({ type: CreatedAPIKeyResponseDto })
+  @ApiProblems(...BODY_PROBLEMS, 'scope_too_wide', 'key_limit_reached', 'duplicate_name')
   @Roles(['admin', 'developer', 'service'])
   @Header('Cache-Control', 'no-store')
   async create(@CurrentPrincipal() p: Principal, @Body() dto: CreateAPIKeyDto, @CurrentRequestMeta() meta: RequestMeta) {
@@ -43,6 +54,9 @@ export class APIKeysController {
   }
 
   @Get()
+  @ApiOperation({ summary: 'List API keys (developers: their own)' })
+  @ApiOkResponse({ type: APIKeyPageResponseDto })
+  @ApiProblems('validation_failed')
   async list(@CurrentPrincipal() p: Principal, @Query() q: ListAPIKeysQueryDto) {
     const page = await this.keys.list(p, { limit: q.limit ?? 20, cursor: q.cursor, userId: q.user_id, status: q.status, name: q.name });
     const now = this.clock.now();
@@ -50,11 +64,17 @@ export class APIKeysController {
   }
 
   @Get(':id')
+  @ApiOperation({ summary: 'Get an API key' })
+  @ApiOkResponse({ type: APIKeyResponseDto })
+  @ApiProblems('not_found')
   async get(@CurrentPrincipal() p: Principal, @Param('id') id: string) {
     return toAPIKeyResponse(await this.keys.get(p, id), this.clock.now());
   }
 
   @Patch(':id')
+  @ApiOperation({ summary: 'Rename, enable/disable, re-scope or re-expire a key (takes effect at once)' })
+  @ApiOkResponse({ type: APIKeyResponseDto })
+  @ApiProblems(...BODY_PROBLEMS, 'not_found', 'scope_too_wide', 'duplicate_name', 'invalid_state')
   async update(
     @CurrentPrincipal() p: Principal,
     @Param('id') id: string,
@@ -77,12 +97,18 @@ export class APIKeysController {
   }
 
   @Delete(':id')
+  @ApiOperation({ summary: 'Revoke an API key (irreversible, immediate)' })
+  @ApiNoContentResponse({ description: 'Revoked.' })
+  @ApiProblems('not_found', 'invalid_state')
   @HttpCode(204)
   async revoke(@CurrentPrincipal() p: Principal, @Param('id') id: string, @CurrentRequestMeta() meta: RequestMeta) {
     await this.keys.revoke(p, id, meta);
   }
 
   @Post(':id/rotate')
+  @ApiOperation({ summary: 'Rotate: a new secret; the previous key works for the grace period' })
+  @ApiOkResponse({ type: RotatedAPIKeyResponseDto, description: 'The new key with its secret (shown once) and the previous key.' })
+  @ApiProblems(...BODY_PROBLEMS, 'not_found', 'invalid_state', 'key_limit_reached')
   @Header('Cache-Control', 'no-store')
   async rotate(
     @CurrentPrincipal() p: Principal,

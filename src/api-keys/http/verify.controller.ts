@@ -1,18 +1,25 @@
 import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Roles } from '../../auth/auth.decorators';
 import { JwtAuthGuard } from '../../auth/jwt-auth.guard';
 import type { Principal } from '../../auth/principal';
 import { RolesGuard } from '../../auth/roles.guard';
 import { VerifyKeyService } from '../application/verify-key.service';
-import { iso, VerifyKeyDto } from './api-key.dto';
+import { ApiManagementAuth, ApiProblems, BODY_PROBLEMS } from '../../shared/http/api-problems.decorator';
+import { iso, VerifyKeyDto, VerifyKeyResponseDto } from './api-key.dto';
 
 /** K8: other backends verify a key (and a resource) as they would ask Unkey. Always 200. */
+@ApiTags('api-keys')
+@ApiManagementAuth()
 @Controller('api/v1/keys')
 @UseGuards(JwtAuthGuard, RolesGuard)
 export class VerifyController {
   constructor(private readonly verifier: VerifyKeyService) {}
 
   @Post('verify')
+  @ApiOperation({ summary: 'Verify an agent key (and optionally a resource) for another backend; always 200' })
+  @ApiOkResponse({ type: VerifyKeyResponseDto })
+  @ApiProblems(...BODY_PROBLEMS)
   @HttpCode(200)
   @Roles(['service', 'admin'])
   async verify(@CurrentPrincipal() p: Principal, @Body() dto: VerifyKeyDto) {

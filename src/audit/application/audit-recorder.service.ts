@@ -36,7 +36,8 @@ export class AuditRecorder {
   ) {}
 
   /** Appends the event to its tenant's hash chain; returns it with its `hash` and `prevHash`. */
-  async record(input: RecordAuditInput, tx?: TransactionContext): Promise<ChainedAuditEvent> {
+  async record(raw: RecordAuditInput, tx?: TransactionContext): Promise<ChainedAuditEvent> {
+    const input = storable(raw);
     const event: AuditEvent = {
       id: randomUUID(),
       occurredAt: this.clock.now(),
@@ -56,4 +57,17 @@ export class AuditRecorder {
   forTarget(tenantId: string, targetId: string): Promise<AuditEvent[]> {
     return this.log.listForTarget(tenantId, targetId);
   }
+}
+
+/**
+ * PostgreSQL cannot store U+0000 in text or jsonb, and callers put it in what
+ * gets audited (a tool named "a%00b" in a URL, "\u0000" in JSON-RPC): the
+ * insert failed and the refusal became a 500 with no audit event. Recorded
+ * as U+FFFD instead, before hashing, so the chain verifies.
+ */
+function storable<T>(value: T, depth = 0): T {
+  if (typeof value === 'string') return (value.includes('\u0000') ? value.split('\u0000').join('\ufffd') : value) as T;
+  if (value === null || typeof value !== 'object' || depth > 32 || value instanceof Date) return value;
+  if (Array.isArray(value)) return value.map((v) => storable(v, depth + 1)) as T;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k, depth + 1), storable(v, depth + 1)])) as T;
 }

@@ -1,3 +1,4 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { AUDIT_OUTCOMES, AuditOutcome, StoredAuditEvent } from '../domain/audit-event';
@@ -9,38 +10,45 @@ const ID = /^[\x21-\x7e]{1,256}$/;
 /** Filters shared by the listing and the export. */
 export class AuditLogFilterQueryDto {
   /** Exact action (`api_key.revoked`) or a prefix ending in `.*` (`api_key.*`). */
+  @ApiPropertyOptional({ example: 'api_key.*', description: 'Exact action or a prefix ending in .*' })
   @IsOptional()
   @IsString()
   @MaxLength(200)
   @Matches(ACTION, { message: 'action must be a dotted action name, optionally ending in .*' })
   action?: string;
 
+  @ApiPropertyOptional()
   @IsOptional()
   @IsString()
   @Matches(ID, { message: 'actor_id must be 1-256 printable ASCII characters' })
   actor_id?: string;
 
+  @ApiPropertyOptional()
   @IsOptional()
   @IsString()
   @Matches(ID, { message: 'target_id must be 1-256 printable ASCII characters' })
   target_id?: string;
 
+  @ApiPropertyOptional({ enum: AUDIT_OUTCOMES })
   @IsOptional()
   @IsIn(AUDIT_OUTCOMES as AuditOutcome[])
   outcome?: AuditOutcome;
 
   /** Inclusive. */
+  @ApiPropertyOptional({ format: 'date-time', description: 'Inclusive.' })
   @IsOptional()
   @IsISO8601({ strict: true, strictSeparator: true })
   from?: string;
 
   /** Exclusive. */
+  @ApiPropertyOptional({ format: 'date-time', description: 'Exclusive.' })
   @IsOptional()
   @IsISO8601({ strict: true, strictSeparator: true })
   to?: string;
 }
 
 export class ListAuditLogsQueryDto extends AuditLogFilterQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -48,6 +56,7 @@ export class ListAuditLogsQueryDto extends AuditLogFilterQueryDto {
   @Max(200)
   limit?: number;
 
+  @ApiPropertyOptional({ description: '`next_cursor` of the previous page.' })
   @IsOptional()
   @IsString()
   @MaxLength(100)
@@ -58,6 +67,7 @@ export const EXPORT_FORMATS = ['ndjson', 'csv'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export class ExportAuditLogsQueryDto extends AuditLogFilterQueryDto {
+  @ApiPropertyOptional({ enum: EXPORT_FORMATS, default: 'ndjson' })
   @IsOptional()
   @IsIn(EXPORT_FORMATS as unknown as string[])
   format?: ExportFormat;

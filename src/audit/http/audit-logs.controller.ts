@@ -1,10 +1,13 @@
 import { Controller, Get, Header, Param, Query, StreamableFile, UseGuards } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { Readable } from 'node:stream';
 import { CurrentPrincipal, Roles } from '../../auth/auth.decorators';
 import { JwtAuthGuard } from '../../auth/jwt-auth.guard';
 import type { Principal } from '../../auth/principal';
 import { RolesGuard } from '../../auth/roles.guard';
 import { Clock } from '../../shared/domain/clock';
+import { ApiManagementAuth, ApiProblems } from '../../shared/http/api-problems.decorator';
+import { AuditEventDto, AuditEventPageDto, AuditVerifyResponseDto } from './audit-response.dto';
 import { AuditLogService } from '../application/audit-log.service';
 import type { StoredAuditEvent } from '../domain/audit-event';
 import { csvHeader, csvRow, ndjsonLine } from './audit-export.format';
@@ -14,6 +17,8 @@ import { criteriaOf, ExportAuditLogsQueryDto, ListAuditLogsQueryDto, toAuditEven
 const CHUNK = 64 * 1024;
 
 /** L2, L3: the auditor's read-only view of their tenant's log. */
+@ApiTags('audit-logs')
+@ApiManagementAuth()
 @Controller('api/v1/audit-logs')
 @UseGuards(JwtAuthGuard, RolesGuard)
 @Roles(['auditor', 'admin'])
@@ -25,6 +30,9 @@ export class AuditLogsController {
 
   /** Newest first; `next_cursor` walks back in time (keyset on seq, see AuditLogService). */
   @Get()
+  @ApiOperation({ summary: 'Audit events of the tenant, newest first' })
+  @ApiOkResponse({ type: AuditEventPageDto })
+  @ApiProblems('validation_failed')
   @Header('Cache-Control', 'no-store')
   async list(@CurrentPrincipal() p: Principal, @Query() q: ListAuditLogsQueryDto) {
     const page = await this.audit.list(p.tenantId, criteriaOf(q), q.limit ?? 50, q.cursor);
@@ -33,6 +41,10 @@ export class AuditLogsController {
 
   /** Oldest first (chain order), streamed page by page: NDJSON, or CSV with `format=csv`. */
   @Get('export')
+  @ApiOperation({ summary: 'Export in chain order as NDJSON (default) or CSV' })
+  @ApiProduces('application/x-ndjson', 'text/csv')
+  @ApiOkResponse({ description: 'One event per line (NDJSON: the same object as the listing, re-hashable offline).', schema: { type: 'string' } })
+  @ApiProblems('validation_failed')
   @Header('Cache-Control', 'no-store')
   async export(@CurrentPrincipal() p: Principal, @Query() q: ExportAuditLogsQueryDto): Promise<StreamableFile> {
     const format = q.format ?? 'ndjson';
@@ -46,6 +58,8 @@ export class AuditLogsController {
   }
 
   @Get('verify')
+  @ApiOperation({ summary: 'Verify the tenant\'s hash chain' })
+  @ApiOkResponse({ type: AuditVerifyResponseDto })
   @Header('Cache-Control', 'no-store')
   async verify(@CurrentPrincipal() p: Principal) {
     const v = await this.audit.verify(p.tenantId);
@@ -53,6 +67,9 @@ export class AuditLogsController {
   }
 
   @Get(':id')
+  @ApiOperation({ summary: 'One audit event' })
+  @ApiOkResponse({ type: AuditEventDto })
+  @ApiProblems('not_found')
   @Header('Cache-Control', 'no-store')
   async get(@CurrentPrincipal() p: Principal, @Param('id') id: string) {
     return toAuditEventResponse(await this.audit.get(p.tenantId, id));

@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { AuditRecorder } from '../../audit/application/audit-recorder.service';
+import { AuthEventsRecorder } from '../../auth/auth-events.recorder';
 import type { AgentPrincipal } from '../../auth/agent-principal';
+import type { PermissionScope } from '../../api-keys/domain/permission-scope';
 import type { RequestMeta } from '../../shared/domain/actor';
+import { Metrics } from '../../observability/metrics';
 import { Clock } from '../../shared/domain/clock';
 import { ForbiddenToolError, UnknownToolError } from '../domain/mcp.errors';
 import { ExposedTool, Upstream } from '../domain/upstream';
@@ -30,13 +32,18 @@ export interface ToolDecision {
  */
 @Injectable()
 export class McpGatewayService {
+  /** listTools() results by scope (weak: a key's entry goes with its cached scope). */
+  private readonly visibleTools = new WeakMap<PermissionScope, { tenantId: string; catalog: readonly ExposedTool[]; tools: readonly ExposedTool[] }>();
+
   constructor(
     private readonly catalog: ToolCatalog,
     private readonly connector: UpstreamConnector,
-    private readonly audit: AuditRecorder,
+    /** Refusals and failures are audited off the response path (one queue, one writer). */
+    private readonly offPathAudit: AuthEventsRecorder,
     private readonly admission: CallAdmission,
     private readonly usage: UsageBuffer,
     private readonly clock: Clock,
+    private readonly metrics: Metrics,
   ) {}
 
   /** The one decision function: may this caller use the tool named `name`? */
@@ -45,9 +52,20 @@ export class McpGatewayService {
     return { allowed: d.allowed, matchedRule: d.matched_rule };
   }
 
-  async listTools(caller: AgentPrincipal): Promise<ExposedTool[]> {
-    const tools = await this.catalog.tools(caller.tenantId);
-    return tools.filter((t) => this.decide(caller, t.name).allowed).sort((a, b) => a.name.localeCompare(b.name));
+  /**
+   * The tools the caller may see, sorted by name. Compiled once per (catalog
+   * version, scope) and reused: the catalog's sorted array changes identity
+   * whenever the catalog is reloaded or invalidated, and a key's scope object
+   * is immutable and replaced when the key changes, so neither can go stale.
+   * The result is shared and frozen.
+   */
+  async listTools(caller: AgentPrincipal): Promise<readonly ExposedTool[]> {
+    const catalog = await this.catalog.sorted(caller.tenantId);
+    const hit = this.visibleTools.get(caller.scope);
+    if (hit && hit.catalog === catalog && hit.tenantId === caller.tenantId) return hit.tools;
+    const tools = Object.freeze(catalog.filter((t) => this.decide(caller, t.name).allowed));
+    this.visibleTools.set(caller.scope, { tenantId: caller.tenantId, catalog, tools });
+    return tools;
   }
 
   /** The tool, when it exists and the caller may use it; refusals are audited. */
@@ -55,7 +73,7 @@ export class McpGatewayService {
     const decision = this.decide(caller, name);
     if (!decision.allowed) {
       // Refused before any lookup: a denied caller learns nothing about which tools exist.
-      await this.audit.record({
+      this.offPathAudit.recordLater({
         tenantId: caller.tenantId,
         actor: caller.actor,
         action: 'mcp_tool.call_denied',
@@ -88,8 +106,9 @@ export class McpGatewayService {
       admitted = await this.admission.admit(caller.tenantId, caller.keyId, name);
     } catch (err) {
       const code = (err as { code?: string }).code;
+      if (code === 'quota_exceeded' || code === 'insufficient_credits' || code === 'rate_limited') this.metrics.rejected(code);
       if (code === 'quota_exceeded' || code === 'insufficient_credits') {
-        await this.audit.record({
+        this.offPathAudit.recordLater({
           tenantId: caller.tenantId,
           actor: caller.actor,
           action: 'mcp_tool.call_refused',
@@ -102,11 +121,14 @@ export class McpGatewayService {
       throw err;
     }
     let result: Record<string, unknown>;
+    const started = performance.now();
     try {
       result = await this.connector.callTool(upstream, tool.upstreamToolName, args);
+      this.metrics.upstreamCall(upstream.name, (performance.now() - started) / 1000, null);
     } catch (err) {
+      this.metrics.upstreamCall(upstream.name, (performance.now() - started) / 1000, (err as { code?: string }).code ?? 'upstream_error');
       await this.admission.release(admitted);
-      await this.audit.record({
+      this.offPathAudit.recordLater({
         tenantId: caller.tenantId,
         actor: caller.actor,
         action: 'mcp_tool.call_failed',
@@ -119,6 +141,7 @@ export class McpGatewayService {
     }
     const tokens = estimateTokens(Buffer.byteLength(JSON.stringify(args)), Buffer.byteLength(JSON.stringify(result)));
     this.usage.record({ tenantId: caller.tenantId, keyId: caller.keyId, userId: caller.userId, tool: name, at: this.clock.now(), requests: 1, tokens, credits: admitted.price });
+    this.metrics.creditsCharged(admitted.price);
     return { result, budget: this.admission.budget(admitted, tokens) };
   }
 }

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { InvalidationBus } from '../../shared/domain/invalidation-bus';
 import { ExposedTool, exposeTools, Upstream } from '../domain/upstream';
 import { OperatorUpstreamProvider, UpstreamRepository } from '../domain/upstream.repository';
 
@@ -6,15 +7,18 @@ interface TenantCatalog {
   tools: Map<string, ExposedTool>;
   upstreams: Map<string, Upstream>;
   loadedAt: number;
+  /** The tools sorted by name, built once per catalog (see sorted()). */
+  sorted?: readonly ExposedTool[];
 }
 
-/** How long another replica's registry change may take to show here (until Redis fan-out lands). */
+/** How long another replica's registry change may take to show here when its broadcast is lost. */
 const TTL_MS = 30_000;
 
 /**
  * The tools a tenant exposes, built from the registry's cached discoveries.
  * Held in memory so tools/list and tools/call do not read PostgreSQL per
- * request; registry changes in this process invalidate it at once.
+ * request; registry changes invalidate it at once here and, through the
+ * InvalidationBus, on every other replica.
  */
 @Injectable()
 export class ToolCatalog {
@@ -24,10 +28,25 @@ export class ToolCatalog {
   constructor(
     private readonly upstreams: UpstreamRepository,
     private readonly operator: OperatorUpstreamProvider,
-  ) {}
+    private readonly bus: InvalidationBus,
+  ) {
+    bus.subscribe('tenant_catalog', (tenantId) => (tenantId === null ? this.cache.clear() : this.cache.delete(tenantId)));
+  }
 
   async tools(tenantId: string): Promise<ExposedTool[]> {
     return [...(await this.load(tenantId)).tools.values()];
+  }
+
+  /**
+   * The tenant's tools sorted by name, computed once per catalog and shared by
+   * every caller: the array's identity is the catalog version (a reload or an
+   * invalidation yields a new array), so per-caller views can be cached
+   * against it. Frozen: callers must not mutate it.
+   */
+  async sorted(tenantId: string): Promise<readonly ExposedTool[]> {
+    const catalog = await this.load(tenantId);
+    catalog.sorted ??= Object.freeze([...catalog.tools.values()].sort((a, b) => a.name.localeCompare(b.name)));
+    return catalog.sorted;
   }
 
   async find(tenantId: string, name: string): Promise<{ tool: ExposedTool; upstream: Upstream } | null> {
@@ -37,8 +56,9 @@ export class ToolCatalog {
     return tool && upstream ? { tool, upstream } : null;
   }
 
-  invalidate(tenantId: string): void {
-    this.cache.delete(tenantId);
+  /** Drops the tenant's catalog here and on every replica; call after the registry change has committed. */
+  invalidate(tenantId: string): Promise<void> {
+    return this.bus.publish({ kind: 'tenant_catalog', id: tenantId });
   }
 
   private async load(tenantId: string): Promise<TenantCatalog> {

@@ -81,7 +81,7 @@ export class UpstreamRegistryService {
         tx,
       );
     });
-    this.catalog.invalidate(p.tenantId);
+    await this.catalog.invalidate(p.tenantId);
     return upstream;
   }
 
@@ -146,7 +146,7 @@ export class UpstreamRegistryService {
       );
     });
     await this.connector.forget(u.id);
-    this.catalog.invalidate(p.tenantId);
+    await this.catalog.invalidate(p.tenantId);
   }
 
   /** Exposed names of an upstream's tools (for responses). */
@@ -168,7 +168,7 @@ export class UpstreamRegistryService {
         tx,
       );
     });
-    this.catalog.invalidate(p.tenantId);
+    await this.catalog.invalidate(p.tenantId);
   }
 }
 

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { Server, ServerOptions } from '@modelcontextprotocol/sdk/server/index.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
 import { CallToolRequest, CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, RequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { AgentPrincipal } from '../../auth/agent-principal';
 import type { RequestMeta } from '../../shared/domain/actor';
@@ -13,14 +14,46 @@ import {
   UpstreamTimeoutError,
 } from '../domain/mcp.errors';
 import type { ExposedTool } from '../domain/upstream';
+import { DATABASE_RETRY_AFTER_S, isDatabaseUnavailable } from '../../shared/http/database-errors';
 
 /** tools/call with any params object: the strict check is left to Server (see create()). */
 const LenientCallToolRequestSchema = CallToolRequestSchema.extend({ params: RequestSchema.shape.params });
 
 /** JSON-RPC error code Tollgate uses for a scope refusal (implementation-defined server range). */
 export const FORBIDDEN_RPC_CODE = -32003;
+/** JSON-RPC error code for "Tollgate cannot serve this now" (its database is unavailable); data.code says service_unavailable. */
+export const UNAVAILABLE_RPC_CODE = -32004;
 /** `_meta` key under which Tollgate explains its own refusals and failures. */
 export const META_KEY = 'io.tollgate/error';
+
+const SERVER_INFO = { name: 'tollgate', version: '0.1.0' };
+
+/**
+ * One validator for every per-request Server. Without it the SDK builds a new
+ * AjvJsonSchemaValidator (a fresh `new Ajv()` with its vocabularies and
+ * meta-schemas) in each Server's constructor: about 11 % of Tollgate's CPU per
+ * tools/call in the profile of bench/README.md. The validator holds no
+ * per-request state (the Server uses it only to check elicitation answers,
+ * which Tollgate never requests), so sharing it is safe.
+ */
+const SERVER_OPTIONS: ServerOptions = {
+  capabilities: { tools: { listChanged: false } },
+  instructions: 'Tollgate: tools from the upstream MCP servers your API key allows, named <server>__<tool>.',
+  jsonSchemaValidator: new AjvJsonSchemaValidator(),
+};
+
+type McpTool = ReturnType<typeof toMcpTool>;
+/** The MCP shape of a listTools() result, kept as long as that (shared, frozen) result is. */
+const mcpShaped = new WeakMap<readonly ExposedTool[], McpTool[]>();
+
+function mcpToolsOf(tools: readonly ExposedTool[]): McpTool[] {
+  let shaped = mcpShaped.get(tools);
+  if (!shaped) {
+    shaped = tools.map(toMcpTool);
+    mcpShaped.set(tools, shaped);
+  }
+  return shaped;
+}
 
 /**
  * Builds the MCP server that answers one HTTP request for one caller
@@ -32,16 +65,8 @@ export class McpServerFactory {
   constructor(private readonly gateway: McpGatewayService) {}
 
   create(caller: AgentPrincipal, request: RequestMeta): Server {
-    const server = new Server(
-      { name: 'tollgate', version: '0.1.0' },
-      {
-        capabilities: { tools: { listChanged: false } },
-        instructions: 'Tollgate: tools from the upstream MCP servers your API key allows, named <server>__<tool>.',
-      },
-    );
-    server.setRequestHandler(ListToolsRequestSchema, async () => ({
-      tools: (await this.gateway.listTools(caller)).map(toMcpTool),
-    }));
+    const server = new Server(SERVER_INFO, SERVER_OPTIONS);
+    server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: mcpToolsOf(await this.gateway.listTools(caller).catch(rethrowUnavailable)) }));
     // Registered with a lenient schema: the SDK's Protocol layer would turn a
     // malformed tools/call (e.g. no `name`) into -32603 Internal error; this way
     // Server's own strict check runs first and answers -32602 Invalid params.
@@ -96,5 +121,18 @@ function toRpcError(err: unknown, tool: string): unknown {
   if (err instanceof UpstreamFailureError || err instanceof UpstreamTimeoutError) {
     return { isError: true, content: [{ type: 'text', text: `${err.code}: ${err.message}` }], _meta: { [META_KEY]: { code: err.code, ...(err.details ?? {}) } } };
   }
+  if (isDatabaseUnavailable(err)) return unavailable();
   return err;
+}
+
+/** PostgreSQL unreachable: a JSON-RPC error the agent can act on (retry), not -32603 with a driver message. */
+function unavailable(): McpError {
+  return new McpError(UNAVAILABLE_RPC_CODE, 'Tollgate cannot serve this request right now; retry shortly.', {
+    code: 'service_unavailable',
+    retry_after: DATABASE_RETRY_AFTER_S,
+  });
+}
+
+function rethrowUnavailable(err: unknown): never {
+  throw isDatabaseUnavailable(err) ? unavailable() : err;
 }

@@ -1,5 +1,6 @@
 import { Controller, Delete, Get, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { ApiBody, ApiHeader, ApiMethodNotAllowedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { APIKeyAuthGuard, CurrentAgent } from '../../api-keys/http/api-key-auth.guard';
 import type { AgentPrincipal } from '../../auth/agent-principal';
@@ -7,6 +8,8 @@ import { requestMetaOf } from '../../auth/auth.decorators';
 import { AppConfig } from '../../config/app-config';
 import { AgentThrottlerGuard } from '../../plans/http/agent-throttler.guard';
 import { DomainError } from '../../shared/domain/domain-error';
+import { ApiAgentAuth, ApiProblems } from '../../shared/http/api-problems.decorator';
+import { JsonRpcMessageDto } from './mcp-response.dto';
 import { McpServerFactory } from './mcp-server.factory';
 
 const MCP_PATHS = ['mcp', 'api/v1/mcp'];
@@ -17,6 +20,9 @@ const MCP_PATHS = ['mcp', 'api/v1/mcp'];
  * version, checks Accept and MCP-Protocol-Version, and speaks JSON-RPC; this
  * controller authenticates (every request), checks Origin and hands over.
  */
+@ApiTags('mcp')
+@ApiAgentAuth()
+@ApiProblems('forbidden')
 @Controller()
 @UseGuards(APIKeyAuthGuard, AgentThrottlerGuard)
 export class McpController {
@@ -30,6 +36,16 @@ export class McpController {
   }
 
   @Post(MCP_PATHS)
+  @ApiOperation({
+    summary: 'MCP Streamable HTTP endpoint (stateless, JSON responses)',
+    description:
+      'JSON-RPC 2.0 per the MCP specification: initialize, tools/list (filtered by the key scope), tools/call (scope, quota, credits, metering). ' +
+      'Tool refusals (forbidden_resource, quota_exceeded, …) come back as JSON-RPC errors whose `data.code` is the problem code.',
+  })
+  @ApiHeader({ name: 'Accept', required: true, example: 'application/json, text/event-stream' })
+  @ApiHeader({ name: 'MCP-Protocol-Version', required: false, example: '2025-06-18' })
+  @ApiBody({ type: JsonRpcMessageDto })
+  @ApiOkResponse({ type: JsonRpcMessageDto, description: 'The JSON-RPC response (202 with no body for notifications).' })
   async post(@Req() req: FastifyRequest, @Res() reply: FastifyReply, @CurrentAgent() agent: AgentPrincipal): Promise<void> {
     this.checkOrigin(req);
     const server = this.servers.create(agent, requestMetaOf(req));
@@ -41,21 +57,24 @@ export class McpController {
       if (value !== undefined) reply.raw.setHeader(name, value as string);
     }
     reply.raw.setHeader('X-Request-Id', String(req.id));
-    reply.raw.on('close', () => {
-      void transport.close();
-      void server.close();
-    });
+    // Closing the transport also closes the server (Protocol wires transport.onclose
+    // to its own _onclose); a second server.close() would only repeat that work.
+    reply.raw.on('close', () => void transport.close());
     await transport.handleRequest(req.raw, reply.raw, req.body);
   }
 
   /** Stateless server: no standalone SSE stream and no sessions to delete. */
   @Get(MCP_PATHS)
+  @ApiOperation({ summary: 'Not supported (stateless server: no standalone SSE stream)' })
+  @ApiMethodNotAllowedResponse({ type: JsonRpcMessageDto, description: 'Always; use POST.' })
   get(@Req() req: FastifyRequest, @Res() reply: FastifyReply): void {
     this.checkOrigin(req);
     methodNotAllowed(reply);
   }
 
   @Delete(MCP_PATHS)
+  @ApiOperation({ summary: 'Not supported (stateless server: no session to delete)' })
+  @ApiMethodNotAllowedResponse({ type: JsonRpcMessageDto, description: 'Always; use POST.' })
   delete(@Req() req: FastifyRequest, @Res() reply: FastifyReply): void {
     this.checkOrigin(req);
     methodNotAllowed(reply);

@@ -1,22 +1,28 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsObject, IsOptional, IsString, IsUrl, Length, Matches, Max, Min } from 'class-validator';
 import { IsBoundedJsonObject } from '../../shared/http/json-size.validator';
+import { IsOmittable } from '../../shared/http/validation';
 import { exposeTools, ExposedTool, Upstream } from '../domain/upstream';
 
 export class RegisterUpstreamDto {
+  @ApiProperty({ pattern: '^[a-z0-9-]{1,32}$', example: 'github', description: 'Prefix of the exposed tool names (<name>__<tool>).' })
   @IsString()
   @Matches(/^[a-z0-9-]{1,32}$/, { message: 'name must match ^[a-z0-9-]{1,32}$' })
   name: string;
 
+  @ApiProperty({ example: 'https://mcp.example.com/mcp', description: 'Streamable HTTP endpoint; its host must be in UPSTREAM_ALLOWED_HOSTS.' })
   @IsString()
   @Length(1, 2048)
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
   url: string;
 
-  @IsOptional()
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, example: { Authorization: 'Bearer upstream-secret' }, description: 'Sent to the upstream; stored encrypted, never returned.' })
+  @IsOmittable()
   @IsBoundedJsonObject(16_384, 1)
   headers?: Record<string, unknown>;
 
-  @IsOptional()
+  @ApiPropertyOptional({ minimum: 100, maximum: 300_000, default: 30_000 })
+  @IsOmittable()
   @IsInt()
   @Min(100)
   @Max(300_000)
@@ -24,22 +30,26 @@ export class RegisterUpstreamDto {
 }
 
 export class UpdateUpstreamDto {
-  @IsOptional()
+  @ApiPropertyOptional({ pattern: '^[a-z0-9-]{1,32}$' })
+  @IsOmittable()
   @IsString()
   @Matches(/^[a-z0-9-]{1,32}$/, { message: 'name must match ^[a-z0-9-]{1,32}$' })
   name?: string;
 
-  @IsOptional()
+  @ApiPropertyOptional()
+  @IsOmittable()
   @IsString()
   @Length(1, 2048)
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
   url?: string;
 
-  @IsOptional()
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, description: 'Replaces all headers.' })
+  @IsOmittable()
   @IsBoundedJsonObject(16_384, 1)
   headers?: Record<string, unknown>;
 
-  @IsOptional()
+  @ApiPropertyOptional({ minimum: 100, maximum: 300_000 })
+  @IsOmittable()
   @IsInt()
   @Min(100)
   @Max(300_000)
@@ -47,6 +57,7 @@ export class UpdateUpstreamDto {
 }
 
 export class CallToolDto {
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, example: { owner: 'acme', repo: 'web', title: 'Bug' } })
   @IsOptional()
   @IsObject()
   arguments?: Record<string, unknown>;

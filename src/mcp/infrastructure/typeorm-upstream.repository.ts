@@ -28,26 +28,12 @@ export class TypeOrmUpstreamRepository extends UpstreamRepository {
   }
 
   async insert(u: Upstream, tx?: TransactionContext): Promise<void> {
-    try {
-      await this.repo(tx).insert(this.toRow(u));
-    } catch (err) {
-      if (err instanceof QueryFailedError && (err.driverError as { code?: string }).code === '23505') {
-        throw new DomainError('duplicate_name', `An upstream named "${u.name}" already exists.`, { name: u.name });
-      }
-      throw err;
-    }
+    await duplicateNameGuard(u.name, () => this.repo(tx).insert(this.toRow(u)));
   }
 
   async update(u: Upstream, tx?: TransactionContext): Promise<void> {
     const { id, tenantId, ...changes } = this.toRow(u);
-    try {
-      await this.repo(tx).update({ id, tenantId }, changes);
-    } catch (err) {
-      if (err instanceof QueryFailedError && (err.driverError as { code?: string }).code === '23505') {
-        throw new DomainError('duplicate_name', `An upstream named "${u.name}" already exists.`, { name: u.name });
-      }
-      throw err;
-    }
+    await duplicateNameGuard(u.name, () => this.repo(tx).update({ id, tenantId }, changes));
   }
 
   async delete(tenantId: string, id: string, tx?: TransactionContext): Promise<boolean> {
@@ -90,5 +76,17 @@ export class TypeOrmUpstreamRepository extends UpstreamRepository {
       createdAt: u.createdAt,
       updatedAt: u.updatedAt,
     };
+  }
+}
+
+/** A unique violation on (tenant_id, name) becomes the product's duplicate_name. */
+async function duplicateNameGuard(name: string, write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch (err) {
+    if (err instanceof QueryFailedError && (err.driverError as { code?: string }).code === '23505') {
+      throw new DomainError('duplicate_name', `An upstream named "${name}" already exists.`, { name });
+    }
+    throw err;
   }
 }

@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { AlertsService } from '../../alerts/application/alerts.service';
 import { Clock } from '../../shared/domain/clock';
 import { UnitOfWork } from '../../shared/domain/unit-of-work';
-import { QuotaCounterRepository } from '../domain/billing.repositories';
-import { QuotaExceededError, QuotaInfo } from '../domain/billing.errors';
+import { AdmissionStore, QuotaCounterRepository } from '../domain/billing.repositories';
+import { InsufficientCreditsError, QuotaExceededError, QuotaInfo } from '../domain/billing.errors';
 import { monthWindow, Plan } from '../domain/plan';
 import { CreditsService } from './credits.service';
 import { SubscriptionsService } from './subscriptions.service';
@@ -47,25 +47,33 @@ export class CallAdmission {
     private readonly uow: UnitOfWork,
     private readonly clock: Clock,
     private readonly alerts: AlertsService,
+    private readonly store: AdmissionStore,
   ) {}
 
   async admit(tenantId: string, keyId: string, tool: string): Promise<Admission> {
     const [{ plan }, price] = await Promise.all([this.subscriptions.planFor(tenantId), this.credits.priceOf(tenantId, tool)]);
-    const now = this.clock.now();
-    const { start: period, end: resetAt } = monthWindow(now);
-    const admitted = await this.uow.run(async (tx) => {
-      const counter = await this.quotas.admit(tenantId, period, plan.quotas.requestsPerMonth, plan.quotas.tokensPerMonth, tx);
-      if (!counter) {
-        const used = await this.quotas.read(tenantId, period, tx);
-        const tokens = used.requests < plan.quotas.requestsPerMonth;
-        throw new QuotaExceededError(
-          quotaInfo(plan, tokens ? plan.quotas.tokensPerMonth : plan.quotas.requestsPerMonth, tokens ? used.tokens : used.requests, resetAt),
-          tokens ? 'tokens' : 'requests',
-        );
-      }
-      const balance = await this.credits.charge(tenantId, plan, price, keyId, tool, now, tx);
-      return { tenantId, keyId, tool, plan, period, resetAt, price, requestsUsed: counter.requests, tokensUsed: counter.tokens, balance };
+    const { start: period, end: resetAt } = monthWindow(this.clock.now());
+    // One atomic step in PostgreSQL (tollgate_admit): quota, the month's grant, the charge and its ledger rows.
+    const r = await this.store.admit({
+      tenantId,
+      period,
+      maxRequests: plan.quotas.requestsPerMonth,
+      maxTokens: plan.quotas.tokensPerMonth,
+      price,
+      keyId,
+      tool,
+      grant: plan.includedCredits,
+      grantReference: `monthly:${period.toISOString().slice(0, 7)}:${plan.id}`,
     });
+    if (r.outcome === 'quota_exceeded') {
+      const tokens = r.requests < plan.quotas.requestsPerMonth;
+      throw new QuotaExceededError(
+        quotaInfo(plan, tokens ? plan.quotas.tokensPerMonth : plan.quotas.requestsPerMonth, tokens ? r.tokens : r.requests, resetAt),
+        tokens ? 'tokens' : 'requests',
+      );
+    }
+    if (r.outcome === 'insufficient_credits') throw new InsufficientCreditsError(r.balance, price);
+    const admitted: Admission = { tenantId, keyId, tool, plan, period, resetAt, price, requestsUsed: r.requests, tokensUsed: r.tokens, balance: r.balance };
     // P6 after commit and off the response path: quota at 80 % / 100 %, credits under the threshold.
     void this.alerts
       .afterAdmission({

@@ -6,8 +6,6 @@ import type { Actor, RequestMeta } from '../../shared/domain/actor';
 import { ValidationFailedError } from '../../shared/domain/domain-error';
 import { TransactionContext, UnitOfWork } from '../../shared/domain/unit-of-work';
 import { CreditLedgerRepository, CreditTransaction, CreditType, ToolPriceRepository } from '../domain/billing.repositories';
-import { InsufficientCreditsError } from '../domain/billing.errors';
-import { monthWindow, Plan } from '../domain/plan';
 
 const PRICE_TTL_MS = 5_000;
 
@@ -79,33 +77,6 @@ export class CreditsService {
       await this.audit.record({ tenantId, actor, action: `credits.${type === 'purchase' ? 'purchased' : 'granted'}`, target: { type: 'tenant', id: tenantId }, request, metadata: { amount, balance_after: balance, reference } }, tx);
       return true;
     });
-  }
-
-  /**
-   * Inside an admission transaction: grants the plan's monthly credits once a
-   * month, then takes `price`, or throws InsufficientCreditsError (rolling the
-   * whole admission back).
-   */
-  async charge(tenantId: string, plan: Plan, price: number, keyId: string, tool: string, now: Date, tx: TransactionContext): Promise<number> {
-    const account = await this.ledger.lockAccount(tenantId, tx);
-    let balance = account.balance;
-    const period = monthWindow(now).start;
-    let granted = account.lastGrantPeriod;
-    if (plan.includedCredits > 0 && (!granted || granted.getTime() < period.getTime())) {
-      balance += plan.includedCredits;
-      granted = period;
-      await this.ledger.append(
-        { id: randomUUID(), tenantId, type: 'grant', amount: plan.includedCredits, balanceAfter: balance, keyId: null, tool: null, reference: `monthly:${period.toISOString().slice(0, 7)}:${plan.id}` },
-        tx,
-      );
-    }
-    if (price > 0) {
-      if (balance < price) throw new InsufficientCreditsError(balance, price);
-      balance -= price;
-      await this.ledger.append({ id: randomUUID(), tenantId, type: 'charge', amount: -price, balanceAfter: balance, keyId, tool, reference: null }, tx);
-    }
-    if (balance !== account.balance || granted !== account.lastGrantPeriod) await this.ledger.setBalance(tenantId, balance, granted, tx);
-    return balance;
   }
 
   /** Gives back a charge (the call was not served). */

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { AuditRecorder } from '../../audit/application/audit-recorder.service';
 import { AppConfig } from '../../config/app-config';
 import type { Actor, RequestMeta } from '../../shared/domain/actor';
+import { InvalidationBus } from '../../shared/domain/invalidation-bus';
 import { TransactionContext, UnitOfWork } from '../../shared/domain/unit-of-work';
 import { SubscriptionRepository } from '../domain/billing.repositories';
 import { Plan, PlanCatalog, SubscriptionStatus } from '../domain/plan';
@@ -14,7 +15,7 @@ export interface TenantPlan {
   status: SubscriptionStatus;
 }
 
-/** How long a replica trusts its copy of a tenant's plan (changes made here apply at once). */
+/** How long a replica trusts its copy of a tenant's plan (changes are broadcast and apply at once). */
 const TTL_MS = 5_000;
 
 /** P1: the plan catalog and each tenant's subscription. */
@@ -28,7 +29,9 @@ export class SubscriptionsService {
     private readonly uow: UnitOfWork,
     private readonly audit: AuditRecorder,
     config: AppConfig,
+    private readonly bus: InvalidationBus,
   ) {
+    bus.subscribe('tenant_plan', (tenantId) => (tenantId === null ? this.cache.clear() : this.cache.delete(tenantId)));
     this.catalog = PlanCatalog.fromOverrides(config.plansFile ? JSON.parse(readFileSync(config.plansFile, 'utf8')) : null);
   }
 
@@ -69,6 +72,8 @@ export class SubscriptionsService {
         tx,
       );
     });
-    this.cache.delete(tenantId);
+    // Here and on every replica. (Inside an `outer` transaction this runs before its commit: a replica
+    // reading in between may keep the old plan for up to TTL_MS.)
+    await this.bus.publish({ kind: 'tenant_plan', id: tenantId });
   }
 }

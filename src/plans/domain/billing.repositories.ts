@@ -13,15 +13,8 @@ export abstract class SubscriptionRepository {
   abstract set(sub: Subscription, tx: TransactionContext): Promise<Subscription | null>;
 }
 
-export interface QuotaCounter {
-  requests: number;
-  tokens: number;
-}
-
 export abstract class QuotaCounterRepository {
-  /** +1 request unless requests >= maxRequests or tokens >= maxTokens; null when refused. Atomic. */
-  abstract admit(tenantId: string, period: Date, maxRequests: number, maxTokens: number, tx: TransactionContext): Promise<QuotaCounter | null>;
-  abstract read(tenantId: string, period: Date, tx?: TransactionContext): Promise<QuotaCounter>;
+  /** Admission itself is AdmissionStore.admit (one atomic step); this gives a request back. */
   abstract release(tenantId: string, period: Date, tx: TransactionContext): Promise<void>;
 }
 
@@ -64,4 +57,24 @@ export abstract class ToolPriceRepository {
 export abstract class BillingEventRepository {
   /** False when the event id was seen before. */
   abstract record(e: { id: string; type: string; tenantId: string | null; payload: unknown }, tx: TransactionContext): Promise<boolean>;
+}
+
+export type AdmitOutcome =
+  | { outcome: 'admitted'; requests: number; tokens: number; balance: number }
+  | { outcome: 'quota_exceeded'; requests: number; tokens: number }
+  | { outcome: 'insufficient_credits'; balance: number };
+
+/** Port: the whole admission (quota, monthly grant, charge, ledger) as one atomic step. */
+export abstract class AdmissionStore {
+  abstract admit(input: {
+    tenantId: string;
+    period: Date;
+    maxRequests: number;
+    maxTokens: number;
+    price: number;
+    keyId: string;
+    tool: string;
+    grant: number;
+    grantReference: string;
+  }): Promise<AdmitOutcome>;
 }

@@ -1,3 +1,4 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min, ValidateIf } from 'class-validator';
 import type { CreditTransaction } from '../domain/billing.repositories';
@@ -28,6 +29,7 @@ export function toTransactionResponse(t: CreditTransaction) {
 }
 
 export class TransactionsQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 50 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -35,6 +37,7 @@ export class TransactionsQueryDto {
   @Max(100)
   limit?: number;
 
+  @ApiPropertyOptional({ description: '`next_cursor` of the previous page.' })
   @IsOptional()
   @IsString()
   @MaxLength(20)
@@ -43,6 +46,7 @@ export class TransactionsQueryDto {
 
 export class SetPriceDto {
   /** null removes the override (the default price applies again). */
+  @ApiProperty({ type: Number, nullable: true, minimum: 0, maximum: 1_000_000, description: 'Credits per call; null removes the override.' })
   @ValidateIf((o: SetPriceDto) => o.price !== null)
   @IsInt()
   @Min(0)

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { managerOf } from '../../database/typeorm-unit-of-work';
 import type { TransactionContext } from '../../shared/domain/unit-of-work';
@@ -6,23 +7,19 @@ import {
   CreditAccount,
   CreditLedgerRepository,
   CreditTransaction,
-  QuotaCounter,
   QuotaCounterRepository,
   Subscription,
   SubscriptionRepository,
   ToolPriceRepository,
   BillingEventRepository,
+  AdmissionStore,
+  AdmitOutcome,
 } from '../domain/billing.repositories';
 import type { SubscriptionStatus } from '../domain/plan';
 
 /** Plain SQL: each statement is the invariant (conditional updates, row locks), kept visible. */
 const day = (d: Date) => d.toISOString().slice(0, 10);
 
-/** TypeORM's query() answers UPDATE/DELETE … RETURNING with [rows, rowCount], other statements with rows. */
-function returned(result: unknown): Record<string, any>[] {
-  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0];
-  return result as Record<string, any>[];
-}
 
 @Injectable()
 export class TypeOrmSubscriptionRepository extends SubscriptionRepository {
@@ -51,23 +48,6 @@ export class TypeOrmSubscriptionRepository extends SubscriptionRepository {
 export class TypeOrmQuotaCounterRepository extends QuotaCounterRepository {
   constructor(private readonly ds: DataSource) {
     super();
-  }
-
-  async admit(tenantId: string, period: Date, maxRequests: number, maxTokens: number, tx: TransactionContext): Promise<QuotaCounter | null> {
-    const m = managerOf(this.ds, tx);
-    await m.query(`INSERT INTO quota_counters (tenant_id, period) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [tenantId, day(period)]);
-    const rows = returned(await m.query(
-      `UPDATE quota_counters SET requests = requests + 1
-       WHERE tenant_id = $1 AND period = $2 AND requests < $3 AND tokens < $4
-       RETURNING requests, tokens`,
-      [tenantId, day(period), maxRequests, maxTokens],
-    ));
-    return rows[0] ? { requests: Number(rows[0].requests), tokens: Number(rows[0].tokens) } : null;
-  }
-
-  async read(tenantId: string, period: Date, tx?: TransactionContext): Promise<QuotaCounter> {
-    const rows = await managerOf(this.ds, tx).query(`SELECT requests, tokens FROM quota_counters WHERE tenant_id = $1 AND period = $2`, [tenantId, day(period)]);
-    return rows[0] ? { requests: Number(rows[0].requests), tokens: Number(rows[0].tokens) } : { requests: 0, tokens: 0 };
   }
 
   async release(tenantId: string, period: Date, tx: TransactionContext): Promise<void> {
@@ -173,5 +153,33 @@ export class TypeOrmBillingEventRepository extends BillingEventRepository {
       [e.id, e.type, e.tenantId, JSON.stringify(e.payload)],
     );
     return rows.length > 0;
+  }
+}
+
+/** One round trip: the tollgate_admit() function (migrations/…-AdmitFunction.ts). */
+@Injectable()
+export class PostgresAdmissionStore extends AdmissionStore {
+  constructor(private readonly ds: DataSource) {
+    super();
+  }
+
+  async admit(i: Parameters<AdmissionStore['admit']>[0]): Promise<AdmitOutcome> {
+    const rows = await this.ds.query(`SELECT * FROM tollgate_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, [
+      i.tenantId,
+      day(i.period),
+      i.maxRequests,
+      i.maxTokens,
+      i.price,
+      i.keyId,
+      i.tool,
+      i.grant,
+      i.grantReference,
+      randomUUID(),
+      randomUUID(),
+    ]);
+    const r = rows[0];
+    if (r.outcome === 'admitted') return { outcome: 'admitted', requests: Number(r.requests), tokens: Number(r.tokens), balance: Number(r.balance) };
+    if (r.outcome === 'quota_exceeded') return { outcome: 'quota_exceeded', requests: Number(r.requests ?? 0), tokens: Number(r.tokens ?? 0) };
+    return { outcome: 'insufficient_credits', balance: Number(r.balance) };
   }
 }

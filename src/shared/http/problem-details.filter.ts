@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logge
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, ProblemCode } from '../domain/domain-error';
 import { HttpProblem } from './http-problem';
+import { DATABASE_RETRY_AFTER_S, isDatabaseUnavailable, isUnstorableText } from './database-errors';
 import { PROBLEM_STATUS, PROBLEM_TITLES, problemType } from './problem-status';
 
 export interface ProblemBody {
@@ -39,11 +40,15 @@ const STATUS_CODES: Partial<Record<number, ProblemCode>> = {
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger('ProblemDetails');
 
+  /** `observe` sees every problem sent (metrics); it must not throw. */
+  constructor(private readonly observe?: (exception: unknown, problem: ProblemBody) => void) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
     const reply = ctx.getResponse<FastifyReply>();
     const request = ctx.getRequest<FastifyRequest>();
     const problem = this.toProblem(exception);
+    this.observe?.(exception, problem);
     problem.instance = request?.url?.split('?')[0];
     if (request?.id) problem.request_id = String(request.id);
     if (problem.status >= 500 && problem.code === 'internal_error') {
@@ -51,7 +56,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         `Unhandled error on ${request?.method} ${problem.instance}: ${(exception as Error)?.stack ?? String(exception)}`,
       );
     }
-    sendProblem(reply, problem, exception instanceof HttpProblem ? exception.headers : undefined);
+    const headers = exception instanceof HttpProblem ? exception.headers : undefined;
+    sendProblem(reply, problem, isDatabaseUnavailable(exception) ? { 'Retry-After': String(DATABASE_RETRY_AFTER_S) } : withRetryAfter(problem, headers));
   }
 
   toProblem(exception: unknown): ProblemBody {
@@ -89,6 +95,25 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         code,
       };
     }
+    if (isUnstorableText(exception)) {
+      return {
+        type: problemType('malformed_request'),
+        title: PROBLEM_TITLES.malformed_request,
+        status: HttpStatus.BAD_REQUEST,
+        detail: 'The request contains characters that cannot be stored (such as U+0000).',
+        code: 'malformed_request',
+      };
+    }
+    if (isDatabaseUnavailable(exception)) {
+      // Not the caller's fault and worth retrying (issue 8 §3); catch() adds Retry-After.
+      return {
+        type: problemType('service_unavailable'),
+        title: PROBLEM_TITLES.service_unavailable,
+        status: HttpStatus.SERVICE_UNAVAILABLE,
+        detail: 'The database is unavailable; retry shortly.',
+        code: 'service_unavailable',
+      };
+    }
     return {
       type: problemType('internal_error'),
       title: PROBLEM_TITLES.internal_error,
@@ -102,6 +127,26 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 export function sendProblem(reply: FastifyReply, problem: ProblemBody, headers?: Record<string, string>): void {
   if (headers) for (const [k, v] of Object.entries(headers)) reply.header(k, v);
   reply.status(problem.status).header('content-type', 'application/problem+json; charset=utf-8').send(problem);
+}
+
+/**
+ * Fastify's `frameworkErrors`: refusals its router makes before Nest sees the
+ * request (a malformed percent-encoding, a path parameter longer than
+ * maxParamLength) left as Fastify's own JSON; render them as problems too.
+ */
+export function sendFrameworkProblem(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const problem = new ProblemDetailsFilter().toProblem(error);
+  problem.instance = request.url?.split('?')[0];
+  if (request.id) problem.request_id = String(request.id);
+  sendProblem(reply, problem, { 'X-Request-Id': String(request.id) });
+}
+
+/** API.md: every 429 carries Retry-After; a refusal with a quota_info but no header of its own waits until reset_at. */
+function withRetryAfter(problem: ProblemBody, headers?: Record<string, string>): Record<string, string> | undefined {
+  if (problem.status !== 429 || headers?.['Retry-After']) return headers;
+  const resetAt = Date.parse(String((problem.quota_info as { reset_at?: unknown } | undefined)?.reset_at));
+  if (Number.isNaN(resetAt)) return headers;
+  return { ...(headers ?? {}), 'Retry-After': String(Math.max(1, Math.ceil((resetAt - Date.now()) / 1000))) };
 }
 
 /** Fastify's own client errors (bad JSON, body too large, bad content type) carry a 4xx statusCode. */
@@ -122,6 +167,10 @@ function fastifyDetail(e: { code?: string; message?: string }): string {
       return 'The body exceeds the size limit.';
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return 'Send the body as application/json.';
+    case 'FST_ERR_BAD_URL':
+      return 'The URL is not valid (malformed percent-encoding?).';
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return 'A path parameter is too long.';
     default:
       return e.message ?? 'The request could not be read.';
   }

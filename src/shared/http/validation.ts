@@ -1,5 +1,45 @@
-import { ValidationError, ValidationPipe } from '@nestjs/common';
-import { FieldError, ValidationFailedError } from '../domain/domain-error';
+import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/common';
+import { ValidateIf } from 'class-validator';
+import { DomainError, FieldError, ValidationFailedError } from '../domain/domain-error';
+
+/** Deepest JSON nesting a body or query may have; far beyond any DTO, far below the stack limit. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether `value` nests objects/arrays more than `max` levels deep (iterative: a hostile body cannot overflow it). */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/**
+ * ValidationPipe walks bodies recursively (stripProtoKeys, class-transformer,
+ * class-validator): a body nested a few thousand levels deep (well under the
+ * 1 MiB limit) overflowed the stack into a 500. Refuse it first (fuzz finding).
+ */
+class DepthBoundedValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (nestedDeeperThan(value, MAX_JSON_DEPTH)) {
+      throw new DomainError('malformed_request', `The ${metadata.type === 'body' ? 'body' : 'request'} is nested more than ${MAX_JSON_DEPTH} levels deep.`);
+    }
+    return super.transform(value, metadata);
+  }
+}
+
+/**
+ * For optional body fields without a meaning for null: only an absent field
+ * skips validation. `@IsOptional()` also skips null, which then reached
+ * services as if it were the field's type (`{"name": null}` was a 500, and
+ * `{"enabled": null}` disabled a key).
+ */
+export function IsOmittable(): PropertyDecorator {
+  return ValidateIf((_object: object, value: unknown) => value !== undefined);
+}
 
 /** Flattens class-validator's tree into `field.path[0]: message` entries. */
 export function flattenValidationErrors(errors: ValidationError[], parent = ''): FieldError[] {
@@ -14,7 +54,7 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
 
 /** Bodies and queries: unknown fields refused, types converted, every error listed (422 validation_failed). */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new DepthBoundedValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,

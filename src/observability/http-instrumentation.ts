@@ -1,0 +1,143 @@
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
+import { Observable, finalize } from 'rxjs';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PrometheusMetrics } from './prometheus-metrics';
+
+/** The Fastify request behind a raw IncomingMessage (read by the request logger). */
+export const FASTIFY_REQUEST = Symbol('tollgate.fastifyRequest');
+export type InstrumentedMessage = IncomingMessage & { [FASTIFY_REQUEST]?: FastifyRequest };
+
+/**
+ * Requests being served, for graceful shutdown: SIGTERM waits until this
+ * reaches 0 (or the deadline). Counted on the raw response, so hijacked
+ * replies (/mcp, written by the MCP SDK) count too.
+ */
+@Injectable()
+export class InFlightRequests {
+  private readonly responses = new Set<ServerResponse>();
+  private waiters: (() => void)[] = [];
+  private drainingSince: number | null = null;
+
+  get size(): number {
+    return this.responses.size;
+  }
+
+  get draining(): boolean {
+    return this.drainingSince !== null;
+  }
+
+  /** From now on every response closes its connection (those not yet started included). */
+  startDraining(): void {
+    this.drainingSince ??= Date.now();
+    for (const res of this.responses) if (!res.headersSent) res.setHeader('Connection', 'close');
+  }
+
+  started(res: ServerResponse): void {
+    this.responses.add(res);
+    if (this.draining) res.setHeader('Connection', 'close');
+  }
+
+  finished(res: ServerResponse): void {
+    this.responses.delete(res);
+    if (this.responses.size === 0) for (const w of this.waiters.splice(0)) w();
+  }
+
+  private handlers = 0;
+  private handlerWaiters: (() => void)[] = [];
+
+  /** Route handlers still running (their client may be gone: after a cut they still release what they admitted). */
+  get handlersRunning(): number {
+    return this.handlers;
+  }
+
+  handlerStarted(): void {
+    this.handlers++;
+  }
+
+  handlerFinished(): void {
+    this.handlers--;
+    if (this.handlers === 0) for (const w of this.handlerWaiters.splice(0)) w();
+  }
+
+  /** Resolves true once no route handler runs, false if `timeoutMs` passes first. */
+  handlersIdle(timeoutMs: number): Promise<boolean> {
+    if (this.handlers === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.handlerWaiters = this.handlerWaiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.handlerWaiters.push(done);
+    });
+  }
+
+  /** Resolves true once nothing is in flight, false if `timeoutMs` passes first. */
+  idle(timeoutMs: number): Promise<boolean> {
+    if (this.responses.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.waiters.push(done);
+    });
+  }
+}
+
+/** Counts route handlers from start to settle (the hijacked /mcp handler settles after the SDK answered). */
+@Injectable()
+export class HandlerTracker implements NestInterceptor {
+  constructor(private readonly inFlight: InFlightRequests) {}
+
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    this.inFlight.handlerStarted();
+    return next.handle().pipe(finalize(() => this.inFlight.handlerFinished()));
+  }
+}
+
+/**
+ * One onRequest hook: request count and latency by route template and status,
+ * the in-flight count, and `Connection: close` on every response while draining
+ * (so keep-alive clients move to another replica instead of getting a 503).
+ */
+export function instrumentHttp(app: NestFastifyApplication): void {
+  const metrics = app.get(PrometheusMetrics);
+  const inFlight = app.get(InFlightRequests);
+  app.useGlobalInterceptors(new HandlerTracker(inFlight));
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', (request, reply, done) => {
+      const start = process.hrtime.bigint();
+      (request.raw as InstrumentedMessage)[FASTIFY_REQUEST] = request;
+      inFlight.started(reply.raw);
+      metrics.httpInFlight.inc();
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        inFlight.finished(reply.raw);
+        metrics.httpInFlight.dec();
+        const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+        metrics.httpRequest(request.method, routeOf(request), reply.raw.statusCode, seconds);
+      };
+      reply.raw.once('finish', end);
+      reply.raw.once('close', end);
+      done();
+    });
+}
+
+/** The route template (`/api/v1/api-keys/:id`); `unmatched` for 404s, so labels stay bounded. */
+export function routeOf(request: FastifyRequest): string {
+  return request.routeOptions?.url ?? 'unmatched';
+}

@@ -1,0 +1,60 @@
+import { OnApplicationShutdown } from '@nestjs/common';
+import type { ThrottlerStorage } from '@nestjs/throttler';
+import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
+
+interface Window {
+  hits: number;
+  expiresAt: number;
+  blockedUntil: number;
+}
+
+const SWEEP_MS = 30_000;
+
+/**
+ * In-process rate-limit counters in O(1) per hit: a fixed window per key
+ * (count + expiry), the same semantics as the Redis storage's Lua script.
+ * Written here because @nestjs/throttler's built-in memory store keeps one
+ * timestamp per hit and filters the whole array on every request (measured:
+ * ~23 % of Tollgate's CPU on the agent path at a few thousand requests/s).
+ */
+export class MemoryThrottlerStorage implements ThrottlerStorage, OnApplicationShutdown {
+  private readonly windows = new Map<string, Window>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor() {
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
+    const now = Date.now();
+    const id = `${throttlerName}:${key}`;
+    let w = this.windows.get(id);
+    if (w && w.blockedUntil > 0 && w.blockedUntil <= now) {
+      // The block is over: start a fresh window (as the Redis script does).
+      w = undefined;
+    }
+    if (!w || (w.expiresAt <= now && w.blockedUntil <= now)) {
+      w = { hits: 0, expiresAt: now + ttl, blockedUntil: 0 };
+      this.windows.set(id, w);
+    }
+    w.hits++;
+    if (w.blockedUntil === 0 && w.hits > limit) w.blockedUntil = now + blockDuration;
+    const blocked = w.blockedUntil > now;
+    return {
+      totalHits: w.hits,
+      timeToExpire: Math.max(0, Math.ceil((w.expiresAt - now) / 1000)),
+      isBlocked: blocked,
+      timeToBlockExpire: blocked ? Math.ceil((w.blockedUntil - now) / 1000) : 0,
+    };
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.sweeper);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [id, w] of this.windows) if (w.expiresAt <= now && w.blockedUntil <= now) this.windows.delete(id);
+  }
+}

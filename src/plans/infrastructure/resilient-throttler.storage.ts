@@ -1,0 +1,70 @@
+import { Logger } from '@nestjs/common';
+import { ThrottlerStorage } from '@nestjs/throttler';
+import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
+import { MemoryThrottlerStorage } from './memory-throttler.storage';
+
+/** How long a Redis round trip may take before this request falls back to the local counters. */
+export const REDIS_LIMIT_TIMEOUT_MS = 250;
+/** While degraded, Redis is tried again at most this often (other requests go straight to memory). */
+export const REDIS_PROBE_INTERVAL_MS = 1_000;
+
+/**
+ * Rate limits shared through Redis, with a documented degraded mode: when
+ * Redis errors or is slow, each replica keeps limiting with in-process
+ * counters (limits become per replica, never off) instead of failing agent
+ * requests. Sharing resumes by itself when Redis answers again.
+ */
+export class ResilientThrottlerStorage implements ThrottlerStorage {
+  private readonly logger = new Logger('RateLimitStorage');
+  private readonly local = new MemoryThrottlerStorage();
+  private degradedSince: number | null = null;
+  private lastProbe = 0;
+
+  constructor(private readonly shared: ThrottlerStorage) {}
+
+  /** True while Redis is unusable and limits are enforced per replica. */
+  get degraded(): boolean {
+    return this.degradedSince !== null;
+  }
+
+  async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
+    if (this.degradedSince !== null && Date.now() - this.lastProbe < REDIS_PROBE_INTERVAL_MS) {
+      return this.local.increment(key, ttl, limit, blockDuration, throttlerName);
+    }
+    this.lastProbe = Date.now();
+    try {
+      const record = await withTimeout(this.shared.increment(key, ttl, limit, blockDuration, throttlerName), REDIS_LIMIT_TIMEOUT_MS);
+      if (this.degradedSince !== null) {
+        this.logger.warn(`Redis answers again after ${Date.now() - this.degradedSince} ms: rate limits are shared again`);
+        this.degradedSince = null;
+      }
+      return record;
+    } catch (err) {
+      if (this.degradedSince === null) {
+        this.degradedSince = Date.now();
+        this.logger.error(`Redis unavailable (${(err as Error).message}): rate limits fall back to this replica's memory`);
+      }
+      return this.local.increment(key, ttl, limit, blockDuration, throttlerName);
+    }
+  }
+
+  onApplicationShutdown(): void {
+    this.local.onApplicationShutdown();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,75 @@
+import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { Invalidation, INVALIDATION_KINDS, InvalidationBus, parseInvalidation } from '../shared/domain/invalidation-bus';
+
+/** The pub/sub channel every replica listens on. */
+export const INVALIDATION_CHANNEL = 'tollgate:invalidate';
+
+/** How long a publish may hold up the response that made the change (the change itself has committed). */
+const PUBLISH_TIMEOUT_MS = 1_000;
+
+/**
+ * Fan-out of cache invalidations through Redis pub/sub. Publishing goes through
+ * the shared connection; receiving needs its own connection (a subscribed
+ * ioredis client can do nothing else). Messages carry the sender's origin so a
+ * replica does not evict twice what it already evicted locally. Pub/sub is
+ * fire-and-forget: when the subscriber reconnects, messages may have been
+ * missed, so every handler is told to drop everything (`null`).
+ */
+export class RedisInvalidationBus extends InvalidationBus implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('InvalidationBus');
+  private readonly origin = randomUUID();
+  private readonly subscriber: Redis;
+  private connectedOnce = false;
+
+  constructor(private readonly publisher: Redis) {
+    super();
+    this.subscriber = publisher.duplicate({ lazyConnect: true });
+    this.subscriber.on('error', (err) => this.logger.warn(`Redis subscriber: ${err.message}`));
+    this.subscriber.on('ready', () => {
+      if (this.connectedOnce) {
+        this.logger.warn('Redis subscriber reconnected: dropping every cached key, catalog and plan (messages may have been missed)');
+        for (const kind of INVALIDATION_KINDS) this.deliver(kind, null);
+      }
+      this.connectedOnce = true;
+    });
+    this.subscriber.on('message', (channel: string, raw: string) => {
+      if (channel !== INVALIDATION_CHANNEL) return;
+      const m = parseInvalidation(raw);
+      if (m && m.origin !== this.origin) this.deliver(m.kind, m.id);
+    });
+  }
+
+  async onModuleInit(): Promise<void> {
+    // Subscribed before the app serves: a replica never caches what it cannot hear about.
+    // If Redis is down at start, ioredis subscribes when it comes back (and the handlers reset then).
+    const subscribed = this.subscriber.connect().then(() => this.subscriber.subscribe(INVALIDATION_CHANNEL));
+    subscribed.catch((err: Error) => this.logger.warn(`Could not subscribe to ${INVALIDATION_CHANNEL} yet: ${err.message}`));
+    await withTimeout(subscribed, 3_000).catch(() => undefined);
+  }
+
+  async publish(message: Invalidation): Promise<void> {
+    this.deliver(message.kind, message.id);
+    const payload = JSON.stringify({ kind: message.kind, id: message.id, origin: this.origin });
+    try {
+      await withTimeout(this.publisher.publish(INVALIDATION_CHANNEL, payload), PUBLISH_TIMEOUT_MS);
+    } catch (err) {
+      // Other replicas fall back to their cache TTLs (10 s keys, 30 s catalogs, 5 s plans).
+      this.logger.warn(`Could not broadcast ${message.kind} invalidation: ${(err as Error).message}`);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.subscriber.removeAllListeners('ready');
+    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
+  }
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
