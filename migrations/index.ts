@@ -4,6 +4,7 @@ import { AuditHashChain1764403200000 } from './1764403200000-AuditHashChain';
 import { PlansCreditsUsage1764489600000 } from './1764489600000-PlansCreditsUsage';
 import { Alerts1764576000000 } from './1764576000000-Alerts';
 import { AdmitFunction1764662400000 } from './1764662400000-AdmitFunction';
+import { KeyCreditCap1764748800000 } from './1764748800000-KeyCreditCap';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -16,4 +17,5 @@ export const MIGRATIONS = [
   PlansCreditsUsage1764489600000,
   Alerts1764576000000,
   AdmitFunction1764662400000,
+  KeyCreditCap1764748800000,
 ];

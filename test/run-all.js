@@ -16,7 +16,7 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 
 /** Suites that need a real Redis (none can fall back to an in-process store). */
-const REDIS_ONLY_SUITES = ['test/e2e/replicas.e2e-spec.ts', 'test/reliability/redis-outage.e2e-spec.ts'];
+const REDIS_ONLY_SUITES = ['test/e2e/replicas.e2e-spec.ts', 'test/reliability/redis-outage.e2e-spec.ts', 'test/reliability/concurrency.e2e-spec.ts'];
 
 const ci = process.env.CI === 'true' || process.env.CI === '1';
 const root = join(__dirname, '..');

@@ -17,4 +17,6 @@ export interface AgentPrincipal {
   via?: 'api_key' | 'oauth';
   /** The OAuth token's `sub`, for display (the keyId is its hash). */
   subject?: string;
+  /** The API key's monthly credit cap (issue 4); absent or null = none (OAuth callers have none). */
+  monthlyCreditCap?: number | null;
 }

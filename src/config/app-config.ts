@@ -68,6 +68,10 @@ export class AppConfig {
   readonly metricsToken: string | null;
   /** SIGTERM: how long in-flight requests may run before the app closes anyway. */
   readonly shutdownTimeoutMs: number;
+  /** Token counting for usage and token quotas: bytes / 4, or the o200k tokenizer. */
+  readonly tokenCounter: 'bytes' | 'o200k';
+  /** Requests per client IP and minute on public routes. */
+  readonly anonymousRateLimit: number;
 
   private constructor(env: EnvironmentVariables) {
     this.nodeEnv = (env.NODE_ENV as AppConfig['nodeEnv']) ?? 'development';
@@ -110,6 +114,8 @@ export class AppConfig {
     this.defaultToolPrice = env.DEFAULT_TOOL_PRICE ?? 1;
     this.metricsToken = env.METRICS_TOKEN ?? null;
     this.shutdownTimeoutMs = env.SHUTDOWN_TIMEOUT_MS ?? 10_000;
+    this.tokenCounter = (env.TOKEN_COUNTER as 'bytes' | 'o200k') ?? 'bytes';
+    this.anonymousRateLimit = env.ANONYMOUS_RATE_LIMIT ?? 120;
     this.upstreamsFile = env.UPSTREAMS_FILE ? resolve(env.UPSTREAMS_FILE) : null;
     this.demo = env.DEMO ? env.DEMO === 'true' : !production && !env.DATABASE_URL;
     this.oauth = env.OAUTH_ISSUER

@@ -160,6 +160,18 @@ export class EnvironmentVariables {
   @MinLength(16, { message: 'METRICS_TOKEN must be at least 16 characters' })
   METRICS_TOKEN?: string;
 
+  /** Requests per client IP and minute on public routes (plans, discovery, billing webhook). */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  ANONYMOUS_RATE_LIMIT?: number;
+
+  /** How tool-call tokens are counted: `bytes` (request + response bytes / 4) or `o200k` (a real tokenizer). */
+  @IsOptional()
+  @IsIn(['bytes', 'o200k'])
+  TOKEN_COUNTER?: string;
+
   /** How long SIGTERM waits for in-flight requests before closing anyway. */
   @IsOptional()
   @IsInt()
@@ -176,10 +188,10 @@ export const ENV_NAMES: (keyof EnvironmentVariables)[] = [
   'UPSTREAM_ALLOWED_HOSTS', 'DEMO', 'UPSTREAMS_FILE', 'PLANS_FILE',
   'BILLING_WEBHOOK_SECRET', 'DEFAULT_TOOL_PRICE',
   'OAUTH_ISSUER', 'OAUTH_JWKS_URI', 'OAUTH_AUDIENCE', 'OAUTH_TENANT_CLAIM',
-  'METRICS_TOKEN', 'SHUTDOWN_TIMEOUT_MS',
+  'METRICS_TOKEN', 'SHUTDOWN_TIMEOUT_MS', 'TOKEN_COUNTER', 'ANONYMOUS_RATE_LIMIT',
 ];
 
-const NUMERIC: (keyof EnvironmentVariables)[] = ['PORT', 'KEYS_MAX_PER_TENANT', 'DEFAULT_TOOL_PRICE', 'SHUTDOWN_TIMEOUT_MS'];
+const NUMERIC: (keyof EnvironmentVariables)[] = ['PORT', 'KEYS_MAX_PER_TENANT', 'DEFAULT_TOOL_PRICE', 'SHUTDOWN_TIMEOUT_MS', 'ANONYMOUS_RATE_LIMIT'];
 
 export class InvalidConfigurationError extends Error {
   constructor(readonly problems: string[]) {

@@ -5,6 +5,7 @@ import { AuthModule } from '../auth/auth.module';
 import { PlansModule } from '../plans/plans.module';
 import { UsageModule } from '../usage/usage.module';
 import { McpGatewayService } from './application/mcp-gateway.service';
+import { CircuitBreaker } from './domain/circuit-breaker';
 import { ToolCatalog } from './application/tool-catalog';
 import { UpstreamRegistryService } from './application/upstream-registry.service';
 import { OperatorUpstreamProvider, UpstreamConnector, UpstreamRepository } from './domain/upstream.repository';
@@ -23,6 +24,8 @@ import { TypeOrmUpstreamRepository } from './infrastructure/typeorm-upstream.rep
   controllers: [McpController, McpToolsController, McpServersController],
   providers: [
     McpGatewayService,
+    // 5 consecutive failures open an upstream's circuit for 30 s.
+    { provide: CircuitBreaker, useFactory: () => new CircuitBreaker(5, 30_000) },
     ToolCatalog,
     UpstreamRegistryService,
     McpServerFactory,

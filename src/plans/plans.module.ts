@@ -38,6 +38,8 @@ import {
         throttlers: [
           { name: 'minute', ttl: 60_000, limit: 60 },
           { name: 'hour', ttl: 3_600_000, limit: 1_000 },
+          // Stricter window for the expensive route (tool calls), when the plan sets one.
+          { name: 'tool_call', ttl: 60_000, limit: 30 },
         ],
         storage: redis.client ? new ResilientThrottlerStorage(new ThrottlerStorageRedisService(redis.client)) : new MemoryThrottlerStorage(),
       }),

@@ -4,7 +4,9 @@ import { AuthModule } from '../auth/auth.module';
 import { PlansModule } from '../plans/plans.module';
 import { UsageBuffer } from './application/usage-buffer';
 import { UsageService } from './application/usage.service';
-import { UsageRepository } from './domain/usage';
+import { TokenCounter, UsageRepository } from './domain/usage';
+import { AppConfig } from '../config/app-config';
+import { BytesTokenCounter, O200kTokenCounter } from './infrastructure/token-counters';
 import { UsageController } from './http/usage.controller';
 import { TypeOrmUsageRepository } from './infrastructure/typeorm-usage.repository';
 
@@ -12,7 +14,16 @@ import { TypeOrmUsageRepository } from './infrastructure/typeorm-usage.repositor
 @Module({
   imports: [APIKeysModule, AuthModule, PlansModule],
   controllers: [UsageController],
-  providers: [UsageBuffer, UsageService, { provide: UsageRepository, useClass: TypeOrmUsageRepository }],
-  exports: [UsageBuffer],
+  providers: [
+    UsageBuffer,
+    UsageService,
+    { provide: UsageRepository, useClass: TypeOrmUsageRepository },
+    {
+      provide: TokenCounter,
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => (config.tokenCounter === 'o200k' ? new O200kTokenCounter() : new BytesTokenCounter()),
+    },
+  ],
+  exports: [UsageBuffer, TokenCounter],
 })
 export class UsageModule {}

@@ -453,17 +453,19 @@ describe('Plans, rate limits, quotas and credits (e2e)', () => {
     const plans = (await t.request({ method: 'GET', url: '/api/v1/plans' })).body.data as any[];
     const free = plans.find((p) => p.id === 'free');
     const pro = plans.find((p) => p.id === 'pro');
-    expect(free.rate_limits.per_minute).not.toBe(pro.rate_limits.per_minute);
+    // A tool call shows its tightest window: the plan's tool-call window when it has one.
+    const callLimit = (p: any) => p.rate_limits.tool_calls_per_minute ?? p.rate_limits.per_minute;
+    expect(callLimit(free)).not.toBe(callLimit(pro));
 
     const active = await restCall(key);
-    expect(active.headers['x-ratelimit-limit']).toBe(String(pro.rate_limits.per_minute));
+    expect(active.headers['x-ratelimit-limit']).toBe(String(callLimit(pro)));
     expect(active.body._meta[BUDGET_META].plan).toBe('pro');
 
     for (const status of ['past_due', 'canceled'] as const) {
       await setPlan(t, tenant, 'pro', status);
       const res = await restCall(key);
       expect(res.status).toBe(200);
-      expect(res.headers['x-ratelimit-limit']).toBe(String(free.rate_limits.per_minute));
+      expect(res.headers['x-ratelimit-limit']).toBe(String(callLimit(free)));
       expect(res.body._meta[BUDGET_META].plan).toBe('free');
       expect(res.body._meta[BUDGET_META].requests_remaining).toBeLessThan(free.quotas.requests_per_month);
       expect(await balance(admin)).toMatchObject({ plan: 'free', subscribed_plan: 'pro', subscription_status: status });

@@ -12,3 +12,5 @@ process.env.API_KEY_PEPPER = TEST_PEPPER;
 process.env.PUBLIC_URL = 'http://tollgate.test';
 process.env.DATA_DIR = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
 process.env.LOG_LEVEL = 'silent';
+// Public routes are limited per IP; every test app talks from 127.0.0.1 (and shares Redis in CI).
+process.env.ANONYMOUS_RATE_LIMIT = '1000000';

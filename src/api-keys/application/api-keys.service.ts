@@ -22,6 +22,8 @@ export interface CreateAPIKeyCommand {
   expiresAt?: Date | null;
   userId?: string;
   metadata?: Record<string, unknown>;
+  /** Credits per calendar month (UTC); null or absent = no cap. */
+  monthlyCreditCap?: number | null;
 }
 
 export interface UpdateAPIKeyCommand {
@@ -30,6 +32,8 @@ export interface UpdateAPIKeyCommand {
   expiresAt?: Date | null;
   permissionScope?: unknown;
   metadata?: Record<string, unknown>;
+  /** null lifts the cap; undefined leaves it. */
+  monthlyCreditCap?: number | null;
 }
 
 export interface ListAPIKeysQuery {
@@ -88,6 +92,7 @@ export class APIKeysService {
         expiresAt: cmd.expiresAt ?? null,
         metadata: cmd.metadata ?? {},
         createdBy: principal.sub,
+        monthlyCreditCap: cmd.monthlyCreditCap ?? null,
       },
       now,
     );
@@ -105,6 +110,7 @@ export class APIKeysService {
         start: key.start,
         permission_scope: key.scope.toJSON(),
         expires_at: key.expiresAt?.toISOString() ?? null,
+        monthly_credit_cap: key.monthlyCreditCap,
       });
     });
     this.cache.evictHash(hash);
@@ -161,6 +167,10 @@ export class APIKeysService {
         key.replaceMetadata(cmd.metadata, now);
         changed.push('metadata');
       }
+      if (cmd.monthlyCreditCap !== undefined && cmd.monthlyCreditCap !== key.monthlyCreditCap) {
+        key.changeCreditCap(cmd.monthlyCreditCap, now);
+        changed.push('monthly_credit_cap');
+      }
       let toggled: 'api_key.enabled' | 'api_key.disabled' | null = null;
       if (cmd.enabled !== undefined && cmd.enabled !== key.enabled) {
         if (cmd.enabled) key.enable(now);
@@ -176,6 +186,7 @@ export class APIKeysService {
           ...(changed.includes('name') ? { name: key.name } : {}),
           ...(scope ? { permission_scope: scope.toJSON() } : {}),
           ...(changed.includes('expires_at') ? { expires_at: key.expiresAt?.toISOString() ?? null } : {}),
+          ...(changed.includes('monthly_credit_cap') ? { monthly_credit_cap: key.monthlyCreditCap } : {}),
         });
       }
       if (toggled) await this.record(principal, request, toggled, key, tx, {});

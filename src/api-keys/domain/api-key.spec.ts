@@ -58,6 +58,7 @@ describe('APIKey.create', () => {
       rotatedFromId: null,
       graceUntil: null,
       metadata: { team: 'infra' },
+      monthlyCreditCap: null,
       createdAt: T0,
       updatedAt: T0,
       createdBy: 'usr_admin',
@@ -223,7 +224,7 @@ describe('APIKey.rotate', () => {
     ['active', true],
     ['disabled', false],
   ])('rotates a %s key: successor inherits, old key enters grace', (_label, enabled) => {
-    const old = APIKey.restore(props({ enabled, expiresAt: at(1000), metadata: { m: 1 } }));
+    const old = APIKey.restore(props({ enabled, expiresAt: at(1000), metadata: { m: 1 }, monthlyCreditCap: 7 }));
     const successor = old.rotate(next, 60, at(10));
     expect(old.graceUntil).toEqual(at(70));
     expect(old.updatedAt).toEqual(at(10));
@@ -244,6 +245,7 @@ describe('APIKey.rotate', () => {
       rotatedFromId: 'key_1',
       graceUntil: null,
       metadata: { m: 1 },
+      monthlyCreditCap: 7,
       createdAt: at(10),
       updatedAt: at(10),
       createdBy: 'usr_admin',
@@ -280,5 +282,31 @@ describe('APIKey.rotate', () => {
     const third = successor.rotate({ id: 'key_3', keyHash: 'h3', start: 'tg_live_3333' }, 5, at(20));
     expect(third.rotatedFromId).toBe('key_2');
     expect(successor.status(at(25))).toBe('expired');
+  });
+});
+
+describe('APIKey monthly credit cap', () => {
+  it('create takes a cap (default none) and refuses a bad one', () => {
+    expect(APIKey.create(input(), T0).monthlyCreditCap).toBeNull();
+    expect(APIKey.create(input({ monthlyCreditCap: 0 }), T0).monthlyCreditCap).toBe(0);
+    expect(APIKey.create(input({ monthlyCreditCap: 3 }), T0).monthlyCreditCap).toBe(3);
+    expect(fieldsOf(() => APIKey.create(input({ monthlyCreditCap: -1 }), T0))).toEqual(['monthly_credit_cap']);
+  });
+
+  it('changeCreditCap sets, lifts (null) and stamps updatedAt', () => {
+    const k = APIKey.restore(props());
+    k.changeCreditCap(5, at(10));
+    expect(k.monthlyCreditCap).toBe(5);
+    expect(k.updatedAt).toEqual(at(10));
+    k.changeCreditCap(null, at(20));
+    expect(k.monthlyCreditCap).toBeNull();
+    expect(k.updatedAt).toEqual(at(20));
+  });
+
+  it.each([-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, '3' as unknown as number])('changeCreditCap refuses %p and changes nothing', (cap) => {
+    const k = APIKey.restore(props({ monthlyCreditCap: 4 }));
+    const before = k.toProps();
+    expect(fieldsOf(() => k.changeCreditCap(cap, at(10)))).toEqual(['monthly_credit_cap']);
+    expect(k.toProps()).toEqual(before);
   });
 });

@@ -22,6 +22,8 @@ export interface APIKeyProps {
   /** Set when this key was rotated away: it keeps working until then. */
   graceUntil: Date | null;
   metadata: Record<string, unknown>;
+  /** Most credits this key may spend per calendar month (UTC); null = no cap beyond the tenant's balance. */
+  monthlyCreditCap: number | null;
   createdAt: Date;
   updatedAt: Date;
   createdBy: string;
@@ -39,6 +41,7 @@ export interface CreateAPIKeyInput {
   metadata: Record<string, unknown>;
   createdBy: string;
   rotatedFromId?: string | null;
+  monthlyCreditCap?: number | null;
 }
 
 export interface RotatedKeyInput {
@@ -65,6 +68,17 @@ function expiryError(expiresAt: Date | null, now: Date): FieldError | null {
   return null;
 }
 
+/** Largest cap accepted: a safe integer that also fits the bigint column. */
+export const MAX_MONTHLY_CREDIT_CAP = Number.MAX_SAFE_INTEGER;
+
+function creditCapError(cap: number | null): FieldError | null {
+  if (cap === null) return null;
+  if (typeof cap !== 'number' || !Number.isSafeInteger(cap) || cap < 0) {
+    return { field: 'monthly_credit_cap', message: 'must be a non-negative integer or null' };
+  }
+  return null;
+}
+
 function throwIfAny(errors: (FieldError | null)[]): void {
   const present = errors.filter((e): e is FieldError => e !== null);
   if (present.length > 0) throw new ValidationFailedError(present);
@@ -78,7 +92,8 @@ export class APIKey {
   private constructor(private props: APIKeyProps) {}
 
   static create(input: CreateAPIKeyInput, now: Date): APIKey {
-    throwIfAny([nameError(input.name), expiryError(input.expiresAt, now)]);
+    const cap = input.monthlyCreditCap ?? null;
+    throwIfAny([nameError(input.name), expiryError(input.expiresAt, now), creditCapError(cap)]);
     return new APIKey({
       id: input.id,
       tenantId: input.tenantId,
@@ -94,6 +109,7 @@ export class APIKey {
       rotatedFromId: input.rotatedFromId ?? null,
       graceUntil: null,
       metadata: { ...input.metadata },
+      monthlyCreditCap: cap,
       createdAt: new Date(now.getTime()),
       updatedAt: new Date(now.getTime()),
       createdBy: input.createdBy,
@@ -126,6 +142,7 @@ export class APIKey {
   get createdAt(): Date { return this.props.createdAt; }
   get updatedAt(): Date { return this.props.updatedAt; }
   get createdBy(): string { return this.props.createdBy; }
+  get monthlyCreditCap(): number | null { return this.props.monthlyCreditCap; }
 
   /** Precedence: revoked > expired (expiry or end of rotation grace) > disabled > active. */
   status(now: Date): APIKeyStatus {
@@ -184,6 +201,13 @@ export class APIKey {
     this.stamp(now);
   }
 
+  /** null lifts the cap; a cap below what the key already spent this month refuses its next priced call. */
+  changeCreditCap(cap: number | null, now: Date): void {
+    throwIfAny([creditCapError(cap)]);
+    this.props.monthlyCreditCap = cap;
+    this.stamp(now);
+  }
+
   /** Records use; deliberately leaves updatedAt alone. */
   touch(now: Date): void {
     this.props.lastUsedAt = new Date(now.getTime());
@@ -223,6 +247,7 @@ export class APIKey {
       rotatedFromId: this.props.id,
       graceUntil: null,
       metadata: { ...this.props.metadata },
+      monthlyCreditCap: this.props.monthlyCreditCap,
       createdAt: new Date(now.getTime()),
       updatedAt: new Date(now.getTime()),
       createdBy: this.props.createdBy,

@@ -82,6 +82,7 @@ export class APIKeyAuthGuard implements CanActivate {
       scope: key.scope,
       actor: { type: 'api_key', id: key.id },
       via: 'api_key',
+      monthlyCreditCap: key.monthlyCreditCap,
     };
     return true;
   }

@@ -19,12 +19,21 @@ import {
 import { IsBoundedJsonObject } from '../../shared/http/json-size.validator';
 import { IsOmittable } from '../../shared/http/validation';
 import { MAX_GRACE_PERIOD_SECONDS } from '../application/api-keys.service';
+import { MAX_MONTHLY_CREDIT_CAP } from '../domain/api-key';
 import type { APIKey, APIKeyStatus } from '../domain/api-key';
 import type { PermissionScopeJson } from '../domain/permission-scope';
 import { RESOURCE_TYPES, ResourceType } from '../domain/resource-type';
 
 const USER_ID = /^[\x21-\x7e]{1,256}$/;
 const STATUSES: APIKeyStatus[] = ['active', 'disabled', 'expired', 'revoked'];
+const CREDIT_CAP_DOC = {
+  type: Number,
+  nullable: true,
+  minimum: 0,
+  maximum: MAX_MONTHLY_CREDIT_CAP,
+  example: 500,
+  description: 'Most credits this key may spend per calendar month (UTC); a priced call past it is refused with 402. null = no cap.',
+} as const;
 
 /** The scope as sent (`PermissionScope.parse` checks it): glob patterns per resource type, plus denials. */
 export class PermissionScopeDto {
@@ -80,6 +89,13 @@ export class CreateAPIKeyDto {
   @IsOptional()
   @IsBoundedJsonObject(4096)
   metadata?: Record<string, unknown>;
+
+  @ApiPropertyOptional(CREDIT_CAP_DOC)
+  @ValidateIf((o: { monthly_credit_cap?: unknown }) => o.monthly_credit_cap !== null && o.monthly_credit_cap !== undefined)
+  @IsInt()
+  @Min(0)
+  @Max(MAX_MONTHLY_CREDIT_CAP)
+  monthly_credit_cap?: number | null;
 }
 
 export class UpdateAPIKeyDto {
@@ -109,6 +125,14 @@ export class UpdateAPIKeyDto {
   @IsOmittable()
   @IsBoundedJsonObject(4096)
   metadata?: Record<string, unknown>;
+
+  /** null lifts the cap. */
+  @ApiPropertyOptional(CREDIT_CAP_DOC)
+  @ValidateIf((o: { monthly_credit_cap?: unknown }) => o.monthly_credit_cap !== null && o.monthly_credit_cap !== undefined)
+  @IsInt()
+  @Min(0)
+  @Max(MAX_MONTHLY_CREDIT_CAP)
+  monthly_credit_cap?: number | null;
 }
 
 export class RotateAPIKeyDto {
@@ -253,6 +277,9 @@ export class APIKeyResponseDto {
   @ApiProperty({ type: 'object', additionalProperties: true })
   metadata: Record<string, unknown>;
 
+  @ApiProperty(CREDIT_CAP_DOC)
+  monthly_credit_cap: number | null;
+
   @ApiProperty({ example: 'user-admin' })
   created_by: string;
 
@@ -333,6 +360,7 @@ export function toAPIKeyResponse(key: APIKey, now: Date): APIKeyResponseDto {
     rotated_from: key.rotatedFromId,
     grace_until: iso(key.graceUntil),
     metadata: key.metadata,
+    monthly_credit_cap: key.monthlyCreditCap,
     created_by: key.createdBy,
     created_at: key.createdAt.toISOString(),
     updated_at: key.updatedAt.toISOString(),

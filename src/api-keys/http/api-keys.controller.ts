@@ -47,6 +47,7 @@ export class APIKeysController {
         expiresAt: dto.expires_at ? new Date(dto.expires_at) : null,
         userId: dto.user_id,
         metadata: dto.metadata,
+        monthlyCreditCap: dto.monthly_credit_cap ?? null,
       },
       meta,
     );
@@ -90,6 +91,7 @@ export class APIKeysController {
         expiresAt: dto.expires_at === undefined ? undefined : dto.expires_at === null ? null : new Date(dto.expires_at),
         permissionScope: dto.permission_scope,
         metadata: dto.metadata,
+        monthlyCreditCap: dto.monthly_credit_cap,
       },
       meta,
     );

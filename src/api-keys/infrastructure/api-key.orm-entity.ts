@@ -20,6 +20,8 @@ export class APIKeyOrmEntity {
   // TypeORM's insert typing cannot express arbitrary JSON objects; the domain keeps Record<string, unknown>.
    
   @Column('jsonb') metadata: Record<string, any>;
+  /** bigint: the driver returns a string; the repository maps it to a number. */
+  @Column('bigint', { name: 'monthly_credit_cap', nullable: true }) monthlyCreditCap: string | number | null;
   @Column('text', { name: 'created_by' }) createdBy: string;
   @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
   @Column('timestamptz', { name: 'updated_at' }) updatedAt: Date;

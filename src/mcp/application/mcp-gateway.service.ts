@@ -5,12 +5,13 @@ import type { PermissionScope } from '../../api-keys/domain/permission-scope';
 import type { RequestMeta } from '../../shared/domain/actor';
 import { Metrics } from '../../observability/metrics';
 import { Clock } from '../../shared/domain/clock';
-import { ForbiddenToolError, UnknownToolError } from '../domain/mcp.errors';
+import { CircuitBreaker } from '../domain/circuit-breaker';
+import { ForbiddenToolError, UnknownToolError, UpstreamFailureError, UpstreamTimeoutError } from '../domain/mcp.errors';
 import { ExposedTool, Upstream } from '../domain/upstream';
 import { UpstreamConnector } from '../domain/upstream.repository';
 import { Admission, Budget, CallAdmission } from '../../plans/application/call-admission.service';
 import { UsageBuffer } from '../../usage/application/usage-buffer';
-import { estimateTokens } from '../../usage/domain/usage';
+import { TokenCounter } from '../../usage/domain/usage';
 import { ToolCatalog } from './tool-catalog';
 
 /** `_meta` key carrying the caller's remaining budget after a call (M6). */
@@ -43,6 +44,8 @@ export class McpGatewayService {
     private readonly admission: CallAdmission,
     private readonly usage: UsageBuffer,
     private readonly clock: Clock,
+    private readonly tokens: TokenCounter,
+    private readonly breaker: CircuitBreaker,
     private readonly metrics: Metrics,
   ) {}
 
@@ -101,9 +104,14 @@ export class McpGatewayService {
     request: RequestMeta,
   ): Promise<ToolCallOutcome> {
     const { tool, upstream } = await this.authorize(caller, name, request);
+    // A dead upstream is not hammered, and a call that cannot be served is not admitted (nothing charged).
+    if (!this.breaker.allow(upstream.id, Date.now())) {
+      const s = this.breaker.state(upstream.id, Date.now());
+      throw new UpstreamFailureError(upstream.name, `it failed ${s.failures} times in a row; calls resume in ${Math.ceil(s.retryInMs / 1000)} s (circuit open)`);
+    }
     let admitted: Admission;
     try {
-      admitted = await this.admission.admit(caller.tenantId, caller.keyId, name);
+      admitted = await this.admission.admit(caller.tenantId, caller.keyId, name, caller.monthlyCreditCap ?? null);
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'quota_exceeded' || code === 'insufficient_credits' || code === 'rate_limited') this.metrics.rejected(code);
@@ -125,7 +133,11 @@ export class McpGatewayService {
     try {
       result = await this.connector.callTool(upstream, tool.upstreamToolName, args);
       this.metrics.upstreamCall(upstream.name, (performance.now() - started) / 1000, null);
+      this.breaker.success(upstream.id);
     } catch (err) {
+      // Unreachable or timed out counts against the circuit; an upstream that answered (even an error) is alive.
+      if (err instanceof UpstreamFailureError || err instanceof UpstreamTimeoutError) this.breaker.failure(upstream.id, Date.now());
+      else this.breaker.success(upstream.id);
       this.metrics.upstreamCall(upstream.name, (performance.now() - started) / 1000, (err as { code?: string }).code ?? 'upstream_error');
       await this.admission.release(admitted);
       this.offPathAudit.recordLater({
@@ -139,7 +151,7 @@ export class McpGatewayService {
       });
       throw err;
     }
-    const tokens = estimateTokens(Buffer.byteLength(JSON.stringify(args)), Buffer.byteLength(JSON.stringify(result)));
+    const tokens = this.tokens.count(JSON.stringify(args), JSON.stringify(result));
     this.usage.record({ tenantId: caller.tenantId, keyId: caller.keyId, userId: caller.userId, tool: name, at: this.clock.now(), requests: 1, tokens, credits: admitted.price });
     this.metrics.creditsCharged(admitted.price);
     return { result, budget: this.admission.budget(admitted, tokens) };

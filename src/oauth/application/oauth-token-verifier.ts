@@ -91,6 +91,8 @@ export class OAuthTokenVerifier {
         actor: { type: 'user', id: sub },
         subject: sub,
         via: 'oauth',
+        // Caps are per API key; an OAuth subject spends against the tenant's balance only.
+        monthlyCreditCap: null,
       },
     };
   }

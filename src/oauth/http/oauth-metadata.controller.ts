@@ -1,4 +1,5 @@
-import { Controller, Get, Header } from '@nestjs/common';
+import { Controller, Get, Header, UseGuards } from '@nestjs/common';
+import { AnonymousThrottlerGuard } from '../../plans/http/anonymous-throttler.guard';
 import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { AppConfig } from '../../config/app-config';
 import { AuthorizationServerMetadataService } from '../application/authorization-server-metadata.service';
@@ -17,6 +18,7 @@ import {
  * Readable cross-origin: browser-based MCP clients fetch them too.
  */
 @ApiTags('discovery')
+@UseGuards(AnonymousThrottlerGuard)
 @Controller('.well-known')
 export class OAuthMetadataController {
   constructor(

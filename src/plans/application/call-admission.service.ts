@@ -3,7 +3,7 @@ import { AlertsService } from '../../alerts/application/alerts.service';
 import { Clock } from '../../shared/domain/clock';
 import { UnitOfWork } from '../../shared/domain/unit-of-work';
 import { AdmissionStore, QuotaCounterRepository } from '../domain/billing.repositories';
-import { InsufficientCreditsError, QuotaExceededError, QuotaInfo } from '../domain/billing.errors';
+import { InsufficientCreditsError, KeyCreditCapExceededError, QuotaExceededError, QuotaInfo } from '../domain/billing.errors';
 import { monthWindow, Plan } from '../domain/plan';
 import { CreditsService } from './credits.service';
 import { SubscriptionsService } from './subscriptions.service';
@@ -50,7 +50,8 @@ export class CallAdmission {
     private readonly store: AdmissionStore,
   ) {}
 
-  async admit(tenantId: string, keyId: string, tool: string): Promise<Admission> {
+  /** `keyCap`: the API key's monthly credit cap (null or absent = none; OAuth callers have none). */
+  async admit(tenantId: string, keyId: string, tool: string, keyCap: number | null = null): Promise<Admission> {
     const [{ plan }, price] = await Promise.all([this.subscriptions.planFor(tenantId), this.credits.priceOf(tenantId, tool)]);
     const { start: period, end: resetAt } = monthWindow(this.clock.now());
     // One atomic step in PostgreSQL (tollgate_admit): quota, the month's grant, the charge and its ledger rows.
@@ -64,6 +65,7 @@ export class CallAdmission {
       tool,
       grant: plan.includedCredits,
       grantReference: `monthly:${period.toISOString().slice(0, 7)}:${plan.id}`,
+      keyCap,
     });
     if (r.outcome === 'quota_exceeded') {
       const tokens = r.requests < plan.quotas.requestsPerMonth;
@@ -73,6 +75,7 @@ export class CallAdmission {
       );
     }
     if (r.outcome === 'insufficient_credits') throw new InsufficientCreditsError(r.balance, price);
+    if (r.outcome === 'key_cap_exceeded') throw new KeyCreditCapExceededError(r.balance, price, keyCap ?? 0, r.keySpent);
     const admitted: Admission = { tenantId, keyId, tool, plan, period, resetAt, price, requestsUsed: r.requests, tokensUsed: r.tokens, balance: r.balance };
     // P6 after commit and off the response path: quota at 80 % / 100 %, credits under the threshold.
     void this.alerts
@@ -93,7 +96,7 @@ export class CallAdmission {
   async release(a: Admission): Promise<void> {
     await this.uow.run(async (tx) => {
       await this.quotas.release(a.tenantId, a.period, tx);
-      if (a.price > 0) a.balance = await this.credits.refund(a.tenantId, a.price, a.keyId, a.tool, tx);
+      if (a.price > 0) a.balance = await this.credits.refund(a.tenantId, a.price, a.keyId, a.tool, tx, a.period);
     });
   }
 

@@ -79,9 +79,13 @@ export class CreditsService {
     });
   }
 
-  /** Gives back a charge (the call was not served). */
-  async refund(tenantId: string, amount: number, keyId: string, tool: string, tx: TransactionContext): Promise<number> {
+  /**
+   * Gives back a charge (the call was not served), also to the key's monthly
+   * spend of `period` (the month it was charged in; its cap, issue 4).
+   */
+  async refund(tenantId: string, amount: number, keyId: string, tool: string, tx: TransactionContext, period?: Date): Promise<number> {
     const account = await this.ledger.lockAccount(tenantId, tx);
+    if (period) await this.ledger.unspend(keyId, period, amount, tx);
     const balance = account.balance + amount;
     await this.ledger.append({ id: randomUUID(), tenantId, type: 'refund' as CreditType, amount, balanceAfter: balance, keyId, tool, reference: null }, tx);
     await this.ledger.setBalance(tenantId, balance, account.lastGrantPeriod, tx);

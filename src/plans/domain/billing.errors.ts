@@ -26,8 +26,31 @@ export class InsufficientCreditsError extends DomainError {
   constructor(
     readonly balance: number,
     readonly required: number,
+    message = `This call costs ${required} credits and the balance is ${balance}.`,
+    details: Record<string, unknown> = { balance, required },
   ) {
-    super('insufficient_credits', `This call costs ${required} credits and the balance is ${balance}.`, { balance, required });
+    super('insufficient_credits', message, details);
+  }
+}
+
+/**
+ * The key's own monthly credit cap (issue 4) is reached: the same code and
+ * status as an empty balance (402), so agents need no new branch; the details
+ * say which limit it was.
+ */
+export class KeyCreditCapExceededError extends InsufficientCreditsError {
+  constructor(
+    balance: number,
+    required: number,
+    readonly keyCap: number,
+    readonly keySpent: number,
+  ) {
+    super(
+      balance,
+      required,
+      `This API key's monthly credit cap of ${keyCap} is reached (${keySpent} spent this month, this call costs ${required}); it resets at the start of next month (UTC) or when an admin raises the cap.`,
+      { balance, required, key_cap: keyCap, key_spent: keySpent },
+    );
   }
 }
 

@@ -45,6 +45,8 @@ export abstract class CreditLedgerRepository {
   /** False when a grant or purchase with this reference already exists (idempotency). */
   abstract append(t: Omit<CreditTransaction, 'seq' | 'createdAt'>, tx: TransactionContext): Promise<boolean>;
   abstract balance(tenantId: string): Promise<number>;
+  /** Takes a refunded charge off the key's spend for the month it was charged in (key_spend; never below 0). */
+  abstract unspend(keyId: string, period: Date, amount: number, tx: TransactionContext): Promise<void>;
   abstract list(tenantId: string, limit: number, beforeSeq?: string): Promise<CreditTransaction[]>;
 }
 
@@ -62,7 +64,8 @@ export abstract class BillingEventRepository {
 export type AdmitOutcome =
   | { outcome: 'admitted'; requests: number; tokens: number; balance: number }
   | { outcome: 'quota_exceeded'; requests: number; tokens: number }
-  | { outcome: 'insufficient_credits'; balance: number };
+  | { outcome: 'insufficient_credits'; balance: number }
+  | { outcome: 'key_cap_exceeded'; balance: number; keySpent: number };
 
 /** Port: the whole admission (quota, monthly grant, charge, ledger) as one atomic step. */
 export abstract class AdmissionStore {
@@ -76,5 +79,7 @@ export abstract class AdmissionStore {
     tool: string;
     grant: number;
     grantReference: string;
+    /** The key's monthly credit cap; null = none. */
+    keyCap: number | null;
   }): Promise<AdmitOutcome>;
 }

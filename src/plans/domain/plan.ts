@@ -3,7 +3,8 @@ import { FieldError, ValidationFailedError } from '../../shared/domain/domain-er
 export interface Plan {
   id: string;
   name: string;
-  rateLimits: { perMinute: number; perHour: number };
+  /** `toolCallsPerMinute`: a stricter window for the expensive route (tool calls); unset = none. */
+  rateLimits: { perMinute: number; perHour: number; toolCallsPerMinute?: number };
   quotas: { requestsPerMonth: number; tokensPerMonth: number };
   maxKeys: number;
   includedCredits: number;
@@ -17,7 +18,7 @@ export const BUILT_IN_PLANS: Plan[] = [
   {
     id: 'free',
     name: 'Free',
-    rateLimits: { perMinute: 60, perHour: 1_000 },
+    rateLimits: { perMinute: 60, perHour: 1_000, toolCallsPerMinute: 30 },
     quotas: { requestsPerMonth: 1_000, tokensPerMonth: 1_000_000 },
     maxKeys: 25,
     includedCredits: 100,
@@ -25,7 +26,7 @@ export const BUILT_IN_PLANS: Plan[] = [
   {
     id: 'pro',
     name: 'Pro',
-    rateLimits: { perMinute: 600, perHour: 20_000 },
+    rateLimits: { perMinute: 600, perHour: 20_000, toolCallsPerMinute: 300 },
     quotas: { requestsPerMonth: 100_000, tokensPerMonth: 50_000_000 },
     maxKeys: 100,
     includedCredits: 10_000,
@@ -33,7 +34,7 @@ export const BUILT_IN_PLANS: Plan[] = [
   {
     id: 'enterprise',
     name: 'Enterprise',
-    rateLimits: { perMinute: 6_000, perHour: 200_000 },
+    rateLimits: { perMinute: 6_000, perHour: 200_000, toolCallsPerMinute: 3_000 },
     quotas: { requestsPerMonth: 10_000_000, tokensPerMonth: 5_000_000_000 },
     maxKeys: 10_000,
     includedCredits: 1_000_000,
@@ -102,7 +103,13 @@ export function parsePlans(raw: unknown): Plan[] {
     plans.push({
       id: o.id,
       name: typeof o.name === 'string' && o.name ? o.name : o.id,
-      rateLimits: { perMinute: int(o.rate_limits?.per_minute, 'rate_limits.per_minute'), perHour: int(o.rate_limits?.per_hour, 'rate_limits.per_hour') },
+      rateLimits: {
+        perMinute: int(o.rate_limits?.per_minute, 'rate_limits.per_minute'),
+        perHour: int(o.rate_limits?.per_hour, 'rate_limits.per_hour'),
+        ...(o.rate_limits?.tool_calls_per_minute === undefined
+          ? {}
+          : { toolCallsPerMinute: int(o.rate_limits.tool_calls_per_minute, 'rate_limits.tool_calls_per_minute') }),
+      },
       quotas: {
         requestsPerMonth: int(o.quotas?.requests_per_month, 'quotas.requests_per_month'),
         tokensPerMonth: int(o.quotas?.tokens_per_month, 'quotas.tokens_per_month'),

@@ -40,7 +40,13 @@ export class AgentThrottlerGuard extends ThrottlerGuard {
     const agent = req.agent;
     if (!agent) throw new Error('AgentThrottlerGuard must run after APIKeyAuthGuard');
     const { plan } = await this.subscriptions.planFor(agent.tenantId);
-    const limit = throttler.name === 'hour' ? plan.rateLimits.perHour : plan.rateLimits.perMinute;
+    let limit: number;
+    if (throttler.name === 'tool_call') {
+      if (plan.rateLimits.toolCallsPerMinute === undefined || !isToolCall(req)) return true;
+      limit = plan.rateLimits.toolCallsPerMinute;
+    } else {
+      limit = throttler.name === 'hour' ? plan.rateLimits.perHour : plan.rateLimits.perMinute;
+    }
     const key = `tg:rl:${throttler.name}:key:${agent.keyId}`;
     const r = await this.storageService.increment(key, ttl, limit, ttl, throttler.name ?? 'minute');
     const remaining = Math.max(0, limit - r.totalHits);
@@ -71,4 +77,12 @@ export class AgentThrottlerGuard extends ThrottlerGuard {
   protected async shouldSkip(_context: ExecutionContext): Promise<boolean> {
     return false;
   }
+}
+
+/** The expensive route: MCP `tools/call` (also inside a JSON-RPC batch) or the REST mirror's `/call`. */
+function isToolCall(req: FastifyRequest): boolean {
+  if (req.method === 'POST' && /\/call$/.test(req.url.split('?')[0])) return true;
+  const body = req.body as unknown;
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.some((m) => m !== null && typeof m === 'object' && (m as { method?: unknown }).method === 'tools/call');
 }

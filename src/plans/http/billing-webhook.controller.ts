@@ -1,4 +1,5 @@
-import { Controller, HttpCode, Post, Req } from '@nestjs/common';
+import { Controller, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
+import { AnonymousThrottlerGuard } from './anonymous-throttler.guard';
 import type { RawBodyRequest } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
@@ -9,6 +10,7 @@ import { BillingWebhookEventDto, BillingWebhookResponseDto } from './plans-respo
 
 /** P5: POST /api/v1/billing/webhook, authenticated by its HMAC signature (no JWT). */
 @ApiTags('billing')
+@UseGuards(AnonymousThrottlerGuard)
 @Controller('api/v1/billing')
 export class BillingWebhookController {
   constructor(private readonly webhook: BillingWebhookService) {}
@@ -18,7 +20,7 @@ export class BillingWebhookController {
   @ApiHeader({ name: 'Tollgate-Signature', required: true, description: '`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` with BILLING_WEBHOOK_SECRET' })
   @ApiBody({ type: BillingWebhookEventDto })
   @ApiOkResponse({ type: BillingWebhookResponseDto })
-  @ApiProblems(...BODY_PROBLEMS, 'unauthenticated', 'not_found', 'internal_error')
+  @ApiProblems(...BODY_PROBLEMS, 'unauthenticated', 'not_found', 'rate_limited', 'internal_error')
   @HttpCode(200)
   receive(@Req() req: RawBodyRequest<FastifyRequest>) {
     const signature = req.headers['tollgate-signature'];

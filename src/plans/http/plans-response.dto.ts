@@ -6,6 +6,9 @@ class RateLimitsDto {
 
   @ApiProperty({ example: 1000 })
   per_hour: number;
+
+  @ApiPropertyOptional({ example: 30, description: 'stricter per-minute window for tool calls (the expensive route); absent = none' })
+  tool_calls_per_minute?: number;
 }
 
 class QuotasDto {

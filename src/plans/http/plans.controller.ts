@@ -1,4 +1,5 @@
 import { Body, Controller, Get, Param, Put, Query, UseGuards } from '@nestjs/common';
+import { AnonymousThrottlerGuard } from './anonymous-throttler.guard';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, CurrentRequestMeta, Roles } from '../../auth/auth.decorators';
 import { JwtAuthGuard } from '../../auth/jwt-auth.guard';
@@ -14,7 +15,8 @@ import { SetPriceDto, toPlanResponse, TOOL_NAME_PARAM, toTransactionResponse, Tr
 
 /** GET /api/v1/plans: public, so agents and UIs can show the tiers. */
 @ApiTags('plans')
-@ApiProblems('internal_error')
+@ApiProblems('rate_limited', 'internal_error')
+@UseGuards(AnonymousThrottlerGuard)
 @Controller('api/v1/plans')
 export class PlansController {
   constructor(private readonly subscriptions: SubscriptionsService) {}

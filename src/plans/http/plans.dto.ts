@@ -8,7 +8,11 @@ export function toPlanResponse(p: Plan) {
   return {
     id: p.id,
     name: p.name,
-    rate_limits: { per_minute: p.rateLimits.perMinute, per_hour: p.rateLimits.perHour },
+    rate_limits: {
+      per_minute: p.rateLimits.perMinute,
+      per_hour: p.rateLimits.perHour,
+      ...(p.rateLimits.toolCallsPerMinute === undefined ? {} : { tool_calls_per_minute: p.rateLimits.toolCallsPerMinute }),
+    },
     quotas: { requests_per_month: p.quotas.requestsPerMonth, tokens_per_month: p.quotas.tokensPerMonth },
     max_keys: p.maxKeys,
     included_credits: p.includedCredits,

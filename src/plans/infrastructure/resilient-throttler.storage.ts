@@ -55,7 +55,10 @@ export class ResilientThrottlerStorage implements ThrottlerStorage {
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    // On a busy event loop the timer can fire before the loop has read an answer that already came
+    // back: setImmediate lets the pending I/O (the poll phase) settle `p` first, so a replica under
+    // load does not take a fast Redis for a dead one (and let limits go per replica).
+    const timer = setTimeout(() => setImmediate(() => reject(new Error(`no answer within ${ms} ms`))), ms);
     p.then(
       (v) => {
         clearTimeout(timer);

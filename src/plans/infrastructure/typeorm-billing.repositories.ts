@@ -96,6 +96,13 @@ export class TypeOrmCreditLedgerRepository extends CreditLedgerRepository {
     return rows[0] ? Number(rows[0].balance) : 0;
   }
 
+  async unspend(keyId: string, period: Date, amount: number, tx: TransactionContext): Promise<void> {
+    await managerOf(this.ds, tx).query(
+      `UPDATE key_spend SET credits = GREATEST(credits - $3, 0) WHERE key_id = $1 AND period = $2`,
+      [keyId, day(period), amount],
+    );
+  }
+
   async list(tenantId: string, limit: number, beforeSeq?: string): Promise<CreditTransaction[]> {
     const rows = await this.ds.query(
       `SELECT * FROM credit_transactions WHERE tenant_id = $1 AND ($2::bigint IS NULL OR seq < $2::bigint)
@@ -164,7 +171,7 @@ export class PostgresAdmissionStore extends AdmissionStore {
   }
 
   async admit(i: Parameters<AdmissionStore['admit']>[0]): Promise<AdmitOutcome> {
-    const rows = await this.ds.query(`SELECT * FROM tollgate_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, [
+    const rows = await this.ds.query(`SELECT * FROM tollgate_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, [
       i.tenantId,
       day(i.period),
       i.maxRequests,
@@ -176,10 +183,13 @@ export class PostgresAdmissionStore extends AdmissionStore {
       i.grantReference,
       randomUUID(),
       randomUUID(),
+      i.keyCap,
     ]);
     const r = rows[0];
     if (r.outcome === 'admitted') return { outcome: 'admitted', requests: Number(r.requests), tokens: Number(r.tokens), balance: Number(r.balance) };
     if (r.outcome === 'quota_exceeded') return { outcome: 'quota_exceeded', requests: Number(r.requests ?? 0), tokens: Number(r.tokens ?? 0) };
+    // key_cap_exceeded reports the key's spend this month in `requests`.
+    if (r.outcome === 'key_cap_exceeded') return { outcome: 'key_cap_exceeded', balance: Number(r.balance), keySpent: Number(r.requests) };
     return { outcome: 'insufficient_credits', balance: Number(r.balance) };
   }
 }

@@ -54,6 +54,11 @@ export function estimateTokens(requestBytes: number, responseBytes: number): num
   return Math.ceil((requestBytes + responseBytes) / 4);
 }
 
+/** Port: how many tokens a tool call used (request arguments and result, as JSON text). */
+export abstract class TokenCounter {
+  abstract count(requestJson: string, responseJson: string): number;
+}
+
 export interface Forecast {
   limit: number;
   used: number;

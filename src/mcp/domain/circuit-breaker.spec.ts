@@ -1,0 +1,38 @@
+import { CircuitBreaker } from './circuit-breaker';
+
+describe('CircuitBreaker', () => {
+  it('opens after the threshold of consecutive failures, fails fast during the cooldown, then lets one trial through', () => {
+    const b = new CircuitBreaker(3, 1_000);
+    for (let i = 0; i < 2; i++) b.failure('u', 0);
+    expect(b.allow('u', 10)).toBe(true);
+    b.failure('u', 10);
+    expect(b.state('u', 10)).toEqual({ state: 'open', failures: 3, retryInMs: 1_000 });
+    expect(b.allow('u', 500)).toBe(false);
+    expect(b.allow('u', 1_010)).toBe(true); // the trial
+    expect(b.allow('u', 1_011)).toBe(false); // only one trial at a time
+    b.success('u');
+    expect(b.state('u', 1_020).state).toBe('closed');
+    expect(b.allow('u', 1_020)).toBe(true);
+  });
+
+  it('a failed trial opens the circuit again for a full cooldown', () => {
+    const b = new CircuitBreaker(1, 1_000);
+    b.failure('u', 0);
+    expect(b.allow('u', 1_000)).toBe(true);
+    b.failure('u', 1_000);
+    expect(b.allow('u', 1_500)).toBe(false);
+    expect(b.allow('u', 2_000)).toBe(true);
+  });
+
+  it('a success resets the count; upstreams are independent', () => {
+    const b = new CircuitBreaker(2, 1_000);
+    b.failure('a', 0);
+    b.success('a');
+    b.failure('a', 0);
+    expect(b.allow('a', 1)).toBe(true);
+    b.failure('b', 0);
+    b.failure('b', 0);
+    expect(b.allow('b', 1)).toBe(false);
+    expect(b.allow('a', 1)).toBe(true);
+  });
+});

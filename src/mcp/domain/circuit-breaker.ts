@@ -1,0 +1,60 @@
+/**
+ * Per-upstream circuit breaker (issue 8 §4): after `threshold` consecutive
+ * failures (unreachable, timeout) the circuit opens and calls fail fast,
+ * without reaching the upstream and without being charged; after `cooldownMs`
+ * one trial call is let through (half-open): success closes the circuit,
+ * failure opens it again. An upstream that answers, even with an error of its
+ * own, is alive. Hand-written (a dozen lines of state) rather than a library:
+ * the gateway needs the decision before admission, which wrapper-style
+ * breakers (opossum and the like) do not expose.
+ */
+export interface CircuitState {
+  state: 'closed' | 'open' | 'half_open';
+  failures: number;
+  retryInMs: number;
+}
+
+interface Entry {
+  failures: number;
+  openedAt: number | null;
+  trialInFlight: boolean;
+}
+
+export class CircuitBreaker {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    readonly threshold = 5,
+    readonly cooldownMs = 30_000,
+  ) {}
+
+  /** May a call go to this upstream now? (Claims the half-open trial when it is due.) */
+  allow(id: string, now: number): boolean {
+    const e = this.entries.get(id);
+    if (!e || e.openedAt === null) return true;
+    if (now - e.openedAt < this.cooldownMs || e.trialInFlight) return false;
+    e.trialInFlight = true;
+    return true;
+  }
+
+  success(id: string): void {
+    this.entries.delete(id);
+  }
+
+  failure(id: string, now: number): void {
+    const e = this.entries.get(id) ?? { failures: 0, openedAt: null, trialInFlight: false };
+    e.failures++;
+    if (e.trialInFlight || e.failures >= this.threshold) {
+      e.openedAt = now;
+      e.trialInFlight = false;
+    }
+    this.entries.set(id, e);
+  }
+
+  state(id: string, now: number): CircuitState {
+    const e = this.entries.get(id);
+    if (!e || e.openedAt === null) return { state: 'closed', failures: e?.failures ?? 0, retryInMs: 0 };
+    const wait = this.cooldownMs - (now - e.openedAt);
+    return { state: wait > 0 && !e.trialInFlight ? 'open' : 'half_open', failures: e.failures, retryInMs: Math.max(0, wait) };
+  }
+}
