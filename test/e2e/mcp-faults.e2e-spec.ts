@@ -30,7 +30,7 @@ describe('MCP gateway faults (e2e, SDK client → Tollgate → in-process fake u
     const reg = await t.request({ method: 'POST', url: '/api/v1/mcp/servers', token: admin, body: { name: 'fake', url: fake.url, timeout_ms: 500 } });
     expect(reg.status).toBe(201);
     expect(reg.body.timeout_ms).toBe(500);
-    expect(reg.body.tools.map((x: { name: string }) => x.name).sort()).toEqual(['fake__boom', 'fake__echo', 'fake__fail', 'fake__image', 'fake__slow']);
+    expect(reg.body.tools.map((x: { name: string }) => x.name).sort()).toEqual(['fake__boom', 'fake__echo', 'fake__fail', 'fake__huge', 'fake__image', 'fake__slow']);
     allKey = (await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['fake__*'] } })).token;
   }, 60_000);
 
@@ -140,7 +140,7 @@ describe('MCP gateway faults (e2e, SDK client → Tollgate → in-process fake u
     const live = await fetch(`${baseUrl}/health/live`);
     expect(live.status).toBe(200);
     // The agent's own MCP connection to Tollgate is unaffected.
-    expect((await client.listTools()).tools.length).toBe(5);
+    expect((await client.listTools()).tools.length).toBe(6);
 
     await fake.start();
     const back = await client.callTool({ name: 'fake__echo', arguments: { message: 'back' } });

@@ -94,6 +94,11 @@ export class FakeUpstream {
       async ({ message }): Promise<CallToolResult> => ({ content: [{ type: 'text', text: `echo: ${message}` }] }),
     );
     mcp.registerTool(
+      'huge',
+      { description: 'Answers `bytes` characters of text (an oversized payload).', inputSchema: { bytes: z.number().int().min(0).max(64 * 1024 * 1024) } },
+      async ({ bytes }): Promise<CallToolResult> => ({ content: [{ type: 'text', text: 'x'.repeat(bytes) }] }),
+    );
+    mcp.registerTool(
       'slow',
       { description: 'Answers after `ms` milliseconds.', inputSchema: { ms: z.number().int().min(0) } },
       async ({ ms }): Promise<CallToolResult> => {

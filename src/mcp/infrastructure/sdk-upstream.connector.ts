@@ -126,7 +126,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
             fetch: async (url, init) => {
               const res = await fetch(url, init);
               if (init?.method === 'POST' && initContentType === undefined) initContentType = res.headers.get('content-type') ?? '';
-              return res;
+              return limitBody(res);
             },
           });
       let initContentType: string | undefined;
@@ -235,7 +235,12 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
       });
       req.once('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let received = 0;
+        res.on('data', (c: Buffer) => {
+          received += c.length;
+          if (received > MAX_UPSTREAM_RESPONSE_BYTES) fail(tooLarge());
+          else chunks.push(c);
+        });
         res.once('error', (err) => {
           settle();
           reject(Object.assign(new Error('fetch failed'), { cause: err }));
@@ -281,4 +286,27 @@ function parseSseMessages(text: string): unknown[] {
     }
   }
   return out;
+}
+
+/** Largest upstream answer Tollgate reads; beyond it the call fails with upstream_error (never buffered whole). */
+export const MAX_UPSTREAM_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+function tooLarge(): Error {
+  return new Error(`upstream response larger than ${MAX_UPSTREAM_RESPONSE_BYTES} bytes`);
+}
+
+/** The same cap on the SDK transport's responses (JSON or SSE), counted as the body streams in. */
+function limitBody(res: Response): Response {
+  if (!res.body) return res;
+  let received = 0;
+  const limited = res.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        received += chunk.byteLength;
+        if (received > MAX_UPSTREAM_RESPONSE_BYTES) controller.error(tooLarge());
+        else controller.enqueue(chunk);
+      },
+    }),
+  );
+  return new Response(limited, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
