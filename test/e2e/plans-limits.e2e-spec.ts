@@ -215,7 +215,7 @@ describe('Plans, rate limits, quotas and credits (e2e)', () => {
     for (let i = 0; i < 5; i++) {
       const res = await mcpPost(key, { jsonrpc: '2.0', id: i + 1, method: 'tools/list' });
       expect(res.status).toBe(200);
-      expect(res.json.result.tools.length).toBe(5);
+      expect(res.json.result.tools.length).toBe(6);
       expect(res.headers.get('x-ratelimit-limit')).toBe('5');
       expect(res.headers.get('x-ratelimit-remaining')).toBe(String(4 - i));
       expect(res.headers.get('x-ratelimit-reset')).toMatch(/^\d+$/);

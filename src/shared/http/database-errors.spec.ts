@@ -12,6 +12,7 @@ describe('isDatabaseUnavailable', () => {
     ['connection failure (08006)', pgError('08006')],
     ['pool timeout', new Error('timeout exceeded when trying to connect')],
     ['connection terminated', new Error('Connection terminated unexpectedly')],
+    ['closed pooled client', new Error('Client was closed and is not queryable')],
     ['released query runner', new Error('Database connection provided by a query runner was already released, cannot continue to use its querying methods anymore.')],
     ['QueryFailedError wrapping 57P01', new QueryFailedError('SELECT 1', [], pgError('57P01'))],
     ['cause chain', Object.assign(new Error('outer'), { cause: pgError('ECONNREFUSED') })],

@@ -32,6 +32,7 @@ const UNAVAILABLE_MESSAGES = [
   'connection terminated', // "Connection terminated", "... unexpectedly", "... due to connection timeout"
   'timeout exceeded when trying to connect', // pg-pool: no connection within connectionTimeoutMillis
   'client has encountered a connection error and is not queryable',
+  'client was closed and is not queryable', // a pooled client whose connection died (e.g. ROLLBACK after the server went away)
   'connection is not established', // TypeORM: a query runner whose connection is gone
   // TypeORM's QueryRunnerProviderAlreadyReleasedError: PostgresQueryRunner releases itself when its
   // connection emits 'error' (server shut down mid-transaction); the transaction's next query meets this.
