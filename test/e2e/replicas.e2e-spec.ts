@@ -1,12 +1,11 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { ALL_TOOLS, managementToken, uniqueName, uniqueTenant } from '../support/factories';
 import { FakeUpstream } from '../support/fake-upstream';
 import { TEST_JWT_SECRET, TEST_PEPPER } from '../support/env';
+import { call, Replica, sleep, startReplica, stopReplica } from '../support/replica-process';
 
 /**
  * Issue 6 §6: two Tollgate processes (A, B) on loopback, same PostgreSQL and
@@ -14,7 +13,6 @@ import { TEST_JWT_SECRET, TEST_PEPPER } from '../support/env';
  * suite is skipped (test/run-all.js lists it with the reason).
  */
 const REDIS_URL = process.env.REDIS_URL;
-const ROOT = join(__dirname, '..', '..');
 
 /** Plans of this suite (PLANS_FILE): a tight per-minute limit, and a tight monthly quota. */
 const RATE_LIMIT = 5;
@@ -23,13 +21,6 @@ const PLANS = [
   { id: 'replicas-rate', name: 'Rate', rate_limits: { per_minute: RATE_LIMIT, per_hour: 1_000 }, quotas: { requests_per_month: 1_000, tokens_per_month: 1_000_000 }, max_keys: 10, included_credits: 1_000 },
   { id: 'replicas-quota', name: 'Quota', rate_limits: { per_minute: 10_000, per_hour: 100_000 }, quotas: { requests_per_month: MONTHLY_QUOTA, tokens_per_month: 1_000_000 }, max_keys: 10, included_credits: 1_000 },
 ];
-
-interface Replica {
-  name: string;
-  url: string;
-  process: ChildProcess;
-  output: string[];
-}
 
 const describeWithRedis = REDIS_URL ? describe : describe.skip;
 if (!REDIS_URL) {
@@ -174,73 +165,3 @@ describeWithRedis('two replicas behind one PostgreSQL and one Redis (e2e, child 
     expect(charges.rows[0].n).toBe(MONTHLY_QUOTA);
   });
 });
-
-async function call(
-  r: Replica,
-  method: string,
-  path: string,
-  opts: { token?: string; key?: string; body?: unknown } = {},
-): Promise<{ status: number; body: any; headers: Headers }> {
-  const headers: Record<string, string> = {};
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.key) headers['x-api-key'] = opts.key;
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${r.url}${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
-  const text = await res.text();
-  let body: any = undefined;
-  try {
-    body = text ? JSON.parse(text) : undefined;
-  } catch {
-    body = text;
-  }
-  return { status: res.status, body, headers: res.headers };
-}
-
-async function startReplica(name: string, env: Record<string, string>, dataDir: string): Promise<Replica> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', HOST: '127.0.0.1', PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, DATA_DIR: dataDir, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const replica: Replica = { name, url: `http://127.0.0.1:${port}`, process: child, output: [] };
-  child.stdout!.on('data', (d: Buffer) => replica.output.push(d.toString()));
-  child.stderr!.on('data', (d: Buffer) => replica.output.push(d.toString()));
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) break;
-    try {
-      if ((await fetch(`${replica.url}/health/ready`)).ok) return replica;
-    } catch {
-      // not listening yet
-    }
-    await sleep(200);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`replica ${name} did not become ready:\n${replica.output.join('')}`);
-}
-
-async function stopReplica(r: Replica): Promise<void> {
-  if (r.process.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => r.process.once('exit', () => resolve()));
-  r.process.kill('SIGTERM');
-  const timer = setTimeout(() => r.process.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
