@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Client } from 'pg';
 import { ALL_TOOLS, managementToken, uniqueName, uniqueTenant } from '../support/factories';
 import { FakeUpstream } from '../support/fake-upstream';
-import { TEST_JWT_SECRET, TEST_PEPPER } from '../support/env';
-import { call, Replica, sleep, startReplica, stopReplica } from '../support/replica-process';
+import { call, Replica, sleep, startReplicaPair, stopReplica } from '../support/replica-process';
 
 /**
  * Issue 6 §6: two Tollgate processes (A, B) on loopback, same PostgreSQL and
@@ -35,24 +32,10 @@ describeWithRedis('two replicas behind one PostgreSQL and one Redis (e2e, child 
   let dir: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tollgate-replicas-'));
-    const plansFile = join(dir, 'plans.json');
-    writeFileSync(plansFile, JSON.stringify(PLANS));
     fake = await new FakeUpstream().start();
     db = new Client({ connectionString: process.env.DATABASE_URL });
     await db.connect();
-    const env = {
-      DATABASE_URL: process.env.DATABASE_URL!,
-      REDIS_URL: REDIS_URL!,
-      JWT_SECRET: TEST_JWT_SECRET,
-      API_KEY_PEPPER: TEST_PEPPER,
-      PLANS_FILE: plansFile,
-      DEMO: 'false',
-      MIGRATIONS_RUN: 'false',
-      UPSTREAM_ALLOWED_HOSTS: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-    };
-    [a, b] = await Promise.all([startReplica('A', env, join(dir, 'a')), startReplica('B', env, join(dir, 'b'))]);
+    ({ a, b, dir } = await startReplicaPair('replicas', PLANS));
   }, 120_000);
 
   afterAll(async () => {

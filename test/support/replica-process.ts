@@ -1,5 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TEST_JWT_SECRET, TEST_PEPPER } from './env';
 import { freePort } from './everything-upstream';
 
 const ROOT = join(__dirname, '..', '..');
@@ -72,4 +75,27 @@ export async function stopReplica(r: Replica): Promise<void> {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Two Tollgate processes (A and B) on the test database and REDIS_URL, with
+ * `plans` as their PLANS_FILE, data under a fresh temporary directory.
+ */
+export async function startReplicaPair(label: string, plans: unknown[]): Promise<{ a: Replica; b: Replica; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), `tollgate-${label}-`));
+  const plansFile = join(dir, 'plans.json');
+  writeFileSync(plansFile, JSON.stringify(plans));
+  const env = {
+    DATABASE_URL: process.env.DATABASE_URL!,
+    REDIS_URL: process.env.REDIS_URL!,
+    JWT_SECRET: TEST_JWT_SECRET,
+    API_KEY_PEPPER: TEST_PEPPER,
+    PLANS_FILE: plansFile,
+    DEMO: 'false',
+    MIGRATIONS_RUN: 'false',
+    UPSTREAM_ALLOWED_HOSTS: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+  };
+  const [a, b] = await Promise.all([startReplica('A', env, join(dir, 'a')), startReplica('B', env, join(dir, 'b'))]);
+  return { a, b, dir };
 }
