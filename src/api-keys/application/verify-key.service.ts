@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Principal } from '../../auth/principal';
-import { TenantsService } from '../../tenants/application/tenants.service';
+import { SubscriptionsService } from '../../plans/application/subscriptions.service';
 import { ResourceType } from '../domain/resource-type';
 import { KeyVerifier } from './key-verifier';
 
@@ -46,7 +46,7 @@ const NOTHING = {
 export class VerifyKeyService {
   constructor(
     private readonly verifier: KeyVerifier,
-    private readonly tenants: TenantsService,
+    private readonly subscriptions: SubscriptionsService,
   ) {}
 
   async verify(principal: Principal, cmd: VerifyKeyCommand): Promise<VerifyKeyResult> {
@@ -56,13 +56,14 @@ export class VerifyKeyService {
     if (!key || key.tenantId !== principal.tenantId) {
       return { valid: false, code: 'invalid_key', resource, ...NOTHING };
     }
-    const tenant = await this.tenants.find(key.tenantId);
+    // The plan cache (evicted on every plan change, on every replica) instead of a query per verification.
+    const { subscribedPlanId } = await this.subscriptions.planFor(key.tenantId);
     const base = {
       keyId: key.id,
       tenantId: key.tenantId,
       userId: key.userId,
       name: key.name,
-      plan: tenant?.plan ?? null,
+      plan: subscribedPlanId,
       expiresAt: key.expiresAt,
       resource,
     };
