@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import { Logger, OnModuleDestroy } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Logger as PinoLogger } from 'nestjs-pino';
 import { join } from 'node:path';
 import { AppModule } from './app.module';
 import { configureApp, createFastifyAdapter } from './app.setup';
@@ -13,6 +12,7 @@ import { EmbeddedPostgres } from './database/embedded-postgres';
 import { bootstrapDemo, DemoSetup } from './demo/demo-bootstrap';
 import { UpstreamConnector } from './mcp/domain/upstream.repository';
 import { closeGracefully } from './observability/graceful-shutdown';
+import { PinoNestLogger } from './observability/logging';
 import { UsageBuffer } from './usage/application/usage-buffer';
 
 async function bootstrap(): Promise<void> {
@@ -43,7 +43,7 @@ async function bootstrap(): Promise<void> {
     // The billing webhook's HMAC is computed over the exact bytes received.
     rawBody: true,
   });
-  if (config.logLevel !== 'silent') app.useLogger(app.get(PinoLogger));
+  if (config.logLevel !== 'silent') app.useLogger(app.get(PinoNestLogger));
   await configureApp(app);
   await app.listen({ port: config.port, host: config.host });
   logger.log(`Tollgate listening on http://${config.host}:${config.port} (public URL ${config.publicUrl})`);

@@ -1,13 +1,9 @@
-import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
-import { Observable, finalize } from 'rxjs';
+import { Injectable } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyRequest } from 'fastify';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import { RequestLog } from './logging';
 import { PrometheusMetrics } from './prometheus-metrics';
-
-/** The Fastify request behind a raw IncomingMessage (read by the request logger). */
-export const FASTIFY_REQUEST = Symbol('tollgate.fastifyRequest');
-export type InstrumentedMessage = IncomingMessage & { [FASTIFY_REQUEST]?: FastifyRequest };
 
 /**
  * Requests being served, for graceful shutdown: SIGTERM waits until this
@@ -52,13 +48,23 @@ export class InFlightRequests {
     return this.handlers;
   }
 
-  handlerStarted(): void {
+  /**
+   * Runs a handler that admits something it must later release or meter (a
+   * tool call), counted until it settles even if its client is gone.
+   *
+   * Explicit rather than a global Nest interceptor: Nest 11 wraps every
+   * interceptor call in `AsyncResource.bind` + rxjs, which measured ~95 µs of
+   * CPU per request on every route (bench/README.md). Other handlers write in
+   * one transaction each: cut short by the pool closing, they roll back whole.
+   */
+  async track<T>(handler: () => Promise<T>): Promise<T> {
     this.handlers++;
-  }
-
-  handlerFinished(): void {
-    this.handlers--;
-    if (this.handlers === 0) for (const w of this.handlerWaiters.splice(0)) w();
+    try {
+      return await handler();
+    } finally {
+      this.handlers--;
+      if (this.handlers === 0) for (const w of this.handlerWaiters.splice(0)) w();
+    }
   }
 
   /** Resolves true once no route handler runs, false if `timeoutMs` passes first. */
@@ -94,45 +100,37 @@ export class InFlightRequests {
   }
 }
 
-/** Counts route handlers from start to settle (the hijacked /mcp handler settles after the SDK answered). */
-@Injectable()
-export class HandlerTracker implements NestInterceptor {
-  constructor(private readonly inFlight: InFlightRequests) {}
-
-  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    this.inFlight.handlerStarted();
-    return next.handle().pipe(finalize(() => this.inFlight.handlerFinished()));
-  }
-}
-
 /**
  * One onRequest hook: request count and latency by route template and status,
- * the in-flight count, and `Connection: close` on every response while draining
- * (so keep-alive clients move to another replica instead of getting a 503).
+ * the request's log line, the in-flight count, and `Connection: close` on every
+ * response while draining (so keep-alive clients move to another replica
+ * instead of getting a 503). Hooked on the raw response, so hijacked replies
+ * (/mcp, written by the MCP SDK) are counted and logged too.
  */
 export function instrumentHttp(app: NestFastifyApplication): void {
   const metrics = app.get(PrometheusMetrics);
   const inFlight = app.get(InFlightRequests);
-  app.useGlobalInterceptors(new HandlerTracker(inFlight));
+  const log = app.get(RequestLog);
   app
     .getHttpAdapter()
     .getInstance()
     .addHook('onRequest', (request, reply, done) => {
       const start = process.hrtime.bigint();
-      (request.raw as InstrumentedMessage)[FASTIFY_REQUEST] = request;
       inFlight.started(reply.raw);
       metrics.httpInFlight.inc();
       let ended = false;
-      const end = () => {
+      const end = (aborted: boolean) => {
         if (ended) return;
         ended = true;
         inFlight.finished(reply.raw);
         metrics.httpInFlight.dec();
         const seconds = Number(process.hrtime.bigint() - start) / 1e9;
         metrics.httpRequest(request.method, routeOf(request), reply.raw.statusCode, seconds);
+        log.completed(request, reply.raw.statusCode, seconds * 1000, aborted);
       };
-      reply.raw.once('finish', end);
-      reply.raw.once('close', end);
+      reply.raw.once('finish', () => end(false));
+      // 'close' first: the client went away before the response was written.
+      reply.raw.once('close', () => end(true));
       done();
     });
 }

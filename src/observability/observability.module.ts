@@ -1,32 +1,33 @@
 import { Global, Module, OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { LoggerModule } from 'nestjs-pino';
 import { AppConfig } from '../config/app-config';
 import { UsageBuffer } from '../usage/application/usage-buffer';
 import { InFlightRequests } from './http-instrumentation';
-import { LogDestination, loggerParams } from './logging';
+import { createRootLogger, LogDestination, PinoNestLogger, RequestLog, ROOT_LOGGER } from './logging';
 import { Metrics } from './metrics';
 import { MetricsController } from './metrics.controller';
 import { PrometheusMetrics } from './prometheus-metrics';
 
 /**
  * O3–O5: Prometheus metrics (`Metrics` port for application code,
- * `PrometheusMetrics` for /metrics), request logs (nestjs-pino), and the
+ * `PrometheusMetrics` for /metrics), pino logs (one line per request, and
+ * Nest's own logger), and the
  * in-flight tracker graceful shutdown waits on. Global, so a service reports
  * a metric by injecting `Metrics` and nothing else.
  */
 @Global()
 @Module({
-  imports: [
-    LoggerModule.forRootAsync({
-      providers: [LogDestination],
-      inject: [AppConfig, LogDestination],
-      useFactory: (config: AppConfig, destination: LogDestination) => loggerParams(config, destination),
-    }),
-  ],
   controllers: [MetricsController],
-  providers: [PrometheusMetrics, { provide: Metrics, useExisting: PrometheusMetrics }, InFlightRequests],
-  exports: [Metrics, PrometheusMetrics, InFlightRequests],
+  providers: [
+    { provide: LogDestination, useValue: new LogDestination() },
+    { provide: ROOT_LOGGER, inject: [AppConfig, LogDestination], useFactory: createRootLogger },
+    RequestLog,
+    PinoNestLogger,
+    PrometheusMetrics,
+    { provide: Metrics, useExisting: PrometheusMetrics },
+    InFlightRequests,
+  ],
+  exports: [Metrics, PrometheusMetrics, InFlightRequests, RequestLog, PinoNestLogger],
 })
 export class ObservabilityModule implements OnModuleInit {
   constructor(

@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger'
 import { APIKeyAuthGuard, CurrentAgent } from '../../api-keys/http/api-key-auth.guard';
 import type { AgentPrincipal } from '../../auth/agent-principal';
 import { CurrentRequestMeta } from '../../auth/auth.decorators';
+import { InFlightRequests } from '../../observability/http-instrumentation';
 import { AgentThrottlerGuard } from '../../plans/http/agent-throttler.guard';
 import type { RequestMeta } from '../../shared/domain/actor';
 import { ApiAgentAuth, ApiProblems, BODY_PROBLEMS } from '../../shared/http/api-problems.decorator';
@@ -16,7 +17,10 @@ import { CallToolDto, toToolResponse } from './mcp.dto';
 @Controller('api/v1/mcp/tools')
 @UseGuards(APIKeyAuthGuard, AgentThrottlerGuard)
 export class McpToolsController {
-  constructor(private readonly gateway: McpGatewayService) {}
+  constructor(
+    private readonly gateway: McpGatewayService,
+    private readonly inFlight: InFlightRequests,
+  ) {}
 
   @Get()
   @ApiOperation({ summary: 'Tools the key may use (others are hidden)' })
@@ -46,7 +50,8 @@ export class McpToolsController {
     @Body() dto: CallToolDto,
     @CurrentRequestMeta() meta: RequestMeta,
   ) {
-    const { result, budget } = await this.gateway.callTool(agent, name, dto.arguments ?? {}, meta);
+    // Counted until settled: a call cut by its client still releases or meters what it admitted.
+    const { result, budget } = await this.inFlight.track(() => this.gateway.callTool(agent, name, dto.arguments ?? {}, meta));
     const resultMeta = (result._meta as Record<string, unknown> | undefined) ?? {};
     return { ...result, _meta: { ...resultMeta, [BUDGET_META_KEY]: budget } };
   }

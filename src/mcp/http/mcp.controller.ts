@@ -7,6 +7,7 @@ import type { AgentPrincipal } from '../../auth/agent-principal';
 import { requestMetaOf } from '../../auth/auth.decorators';
 import { AppConfig } from '../../config/app-config';
 import { AgentThrottlerGuard } from '../../plans/http/agent-throttler.guard';
+import { InFlightRequests } from '../../observability/http-instrumentation';
 import { DomainError } from '../../shared/domain/domain-error';
 import { ApiAgentAuth, ApiProblems } from '../../shared/http/api-problems.decorator';
 import { JsonRpcMessageDto } from './mcp-response.dto';
@@ -31,6 +32,7 @@ export class McpController {
   constructor(
     private readonly servers: McpServerFactory,
     private readonly config: AppConfig,
+    private readonly inFlight: InFlightRequests,
   ) {
     this.allowedOrigins = new Set([new URL(config.publicUrl).origin]);
   }
@@ -60,7 +62,8 @@ export class McpController {
     // Closing the transport also closes the server (Protocol wires transport.onclose
     // to its own _onclose); a second server.close() would only repeat that work.
     reply.raw.on('close', () => void transport.close());
-    await transport.handleRequest(req.raw, reply.raw, req.body);
+    // Counted until the SDK settles: a tool call cut by its client still releases or meters what it admitted.
+    await this.inFlight.track(() => transport.handleRequest(req.raw, reply.raw, req.body));
   }
 
   /** Stateless server: no standalone SSE stream and no sessions to delete. */
