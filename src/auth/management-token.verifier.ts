@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { createPublicKey, createSecretKey, KeyObject } from 'node:crypto';
 import { JwtService } from '@nestjs/jwt';
 import { JwksClient } from 'jwks-rsa';
 import { PermissionScope } from '../api-keys/domain/permission-scope';
@@ -20,6 +21,13 @@ export type TokenCheck = { ok: true; principal: Principal } | { ok: false; reaso
 export class ManagementTokenVerifier {
   private readonly logger = new Logger(ManagementTokenVerifier.name);
   private readonly jwks: JwksClient | null;
+  /**
+   * Parsed keys. jsonwebtoken turns a PEM or secret string into a KeyObject on
+   * every verify (for a secret it first tries, and fails, to parse it as a
+   * public key): that was half of /keys/verify's CPU (bench/README.md, S3).
+   */
+  private readonly publicKeys = new Map<string, KeyObject>();
+  private secretKey: KeyObject | null = null;
 
   constructor(
     private readonly jwt: JwtService,
@@ -54,7 +62,8 @@ export class ManagementTokenVerifier {
     if (!(ASYMMETRIC as readonly string[]).includes(alg)) throw new Error(`algorithm ${alg} not accepted`);
     const key = await this.jwks!.getSigningKey(decoded.header.kid);
     return this.jwt.verifyAsync(token, {
-      publicKey: key.getPublicKey(),
+      // jsonwebtoken accepts a KeyObject; @nestjs/jwt's type only lists strings and buffers.
+      publicKey: this.publicKey(key.getPublicKey()) as unknown as string,
       algorithms: [alg as (typeof ASYMMETRIC)[number]],
       issuer: this.config.jwt.issuer ?? undefined,
       audience: this.config.jwt.audience ?? undefined,
@@ -64,13 +73,25 @@ export class ManagementTokenVerifier {
 
   private async verifyWithSecret(token: string): Promise<Record<string, unknown>> {
     if (!this.config.jwt.secret || this.config.production) throw new Error('no JWT verification configured');
+    this.secretKey ??= createSecretKey(Buffer.from(this.config.jwt.secret));
     return this.jwt.verifyAsync(token, {
-      secret: this.config.jwt.secret,
+      secret: this.secretKey as unknown as string,
       algorithms: ['HS256'],
       issuer: this.config.jwt.issuer ?? undefined,
       audience: this.config.jwt.audience ?? undefined,
       clockTolerance: 30,
     });
+  }
+
+  /** The JWKS holds a handful of keys; a rotation adds one, so the map stays small (cleared past 64 just in case). */
+  private publicKey(pem: string): KeyObject {
+    let key = this.publicKeys.get(pem);
+    if (!key) {
+      if (this.publicKeys.size >= 64) this.publicKeys.clear();
+      key = createPublicKey(pem);
+      this.publicKeys.set(pem, key);
+    }
+    return key;
   }
 
   private toPrincipal(payload: Record<string, unknown>): TokenCheck {
