@@ -86,6 +86,13 @@ describe('MCP gateway (e2e, SDK client → Tollgate → server-everything)', () 
     const list = await t.request({ method: 'GET', url: '/api/v1/mcp/tools', headers: h });
     expect(list.status).toBe(200);
     expect(list.body.data.map((x: { name: string }) => x.name)).toEqual(['everything__echo']);
+    // The body is served from a pre-serialized string: still JSON, and still this key's view.
+    expect(list.headers['content-type']).toBe('application/json; charset=utf-8');
+    const again = await t.request({ method: 'GET', url: '/api/v1/mcp/tools', headers: h });
+    expect(again.body).toEqual(list.body);
+    const wider = await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['everything__echo', 'everything__get-sum'] } });
+    const widerList = await t.request({ method: 'GET', url: '/api/v1/mcp/tools', headers: { 'x-api-key': wider.token } });
+    expect(widerList.body.data.map((x: { name: string }) => x.name)).toEqual(['everything__echo', 'everything__get-sum']);
     const call = await t.request({ method: 'POST', url: '/api/v1/mcp/tools/everything__echo/call', headers: h, body: { arguments: { message: 'rest' } } });
     expect(call.status).toBe(200);
     expect(JSON.stringify(call.body.content)).toContain('rest');

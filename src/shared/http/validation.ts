@@ -24,7 +24,8 @@ export function nestedDeeperThan(value: unknown, max: number): boolean {
  */
 class DepthBoundedValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    if (nestedDeeperThan(value, MAX_JSON_DEPTH)) {
+    // Custom decorators (@CurrentAgent(), …) hand over server-built objects, not client JSON.
+    if (metadata.type !== 'custom' && nestedDeeperThan(value, MAX_JSON_DEPTH)) {
       throw new DomainError('malformed_request', `The ${metadata.type === 'body' ? 'body' : 'request'} is nested more than ${MAX_JSON_DEPTH} levels deep.`);
     }
     return super.transform(value, metadata);
