@@ -1,8 +1,19 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, IncomingHttpHeaders, IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { CallToolResult, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { EventStore, StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import {
+  CallToolResult,
+  CreateMessageResultSchema,
+  ElicitResultSchema,
+  EmptyResultSchema,
+  ErrorCode,
+  isInitializeRequest,
+  JSONRPCMessage,
+  ListRootsResultSchema,
+  McpError,
+} from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 /** How the fake answers HTTP: normally, never (connection accepted, no reply), or with broken JSON. */
@@ -14,15 +25,39 @@ export const FAKE_IMAGE_PNG_BASE64 =
 
 export const BOOM_MESSAGE = 'boom: the widget id must be a positive integer';
 
+export interface FakeUpstreamOptions {
+  /**
+   * How requests are answered: 'json' (the default), by a stateless server
+   * with enableJsonResponse; 'sse', by a stateful server (one session per
+   * client, like server-everything) answering each request with an SSE
+   * stream, which also has the tools chatty, ask, cut and poll.
+   */
+  answer?: 'json' | 'sse';
+  /**
+   * With answer 'sse': an event store, so stream events carry ids and a
+   * stream that ends early can be resumed with Last-Event-ID; `retryMs` is
+   * announced as the streams' `retry:`.
+   */
+  resumable?: { retryMs?: number };
+}
+
 /**
  * An in-process upstream MCP server for fault tests: the official SDK
- * `McpServer` behind a stateless `StreamableHTTPServerTransport` on a
+ * `McpServer` behind a `StreamableHTTPServerTransport` (stateless by default) on a
  * node:http server bound to 127.0.0.1 (free port, kept across restarts).
  *
  * Tools: echo, slow ({ms}), fail (isError result), boom (JSON-RPC error
  * -32602), image (image content + structuredContent with an outputSchema).
  * `calls` counts tools/call requests that reached the HTTP server, per tool;
  * `methods` counts every JSON-RPC method (e.g. `initialize`).
+ *
+ * With `{ answer: 'sse' }` (FakeUpstreamOptions) the server keeps sessions
+ * and answers with SSE streams, and has four more tools that use them:
+ * chatty ({count}: progress and log notifications before the result), ask
+ * (requests to the client: sampling, elicitation, roots, ping; the result
+ * reports their answers), cut (a log notification, then the connection is
+ * destroyed before the result) and poll (the server closes the stream, as
+ * for SSE polling, and answers later: only a resumed stream gets it).
  */
 export class FakeUpstream {
   port = 0;
@@ -35,6 +70,19 @@ export class FakeUpstream {
   private readonly sockets = new Set<Socket>();
   /** Sleeps of `slow` calls in flight: ended by stop(), so no timer outlives the fake. */
   private readonly sleeps = new Set<() => void>();
+  private readonly answer: 'json' | 'sse';
+  private readonly resumable: { retryMs?: number } | undefined;
+  /** answer 'sse': the sessions' transports, by session id. */
+  private readonly sessions = new Map<string, StreamableHTTPServerTransport>();
+  /** answer 'sse': the socket of each tools/call in flight, by JSON-RPC id (for cut). */
+  private readonly callSockets = new Map<string, Socket>();
+  /** The Last-Event-ID of every GET that resumed a stream, oldest first. */
+  readonly resumptions: string[] = [];
+
+  constructor(options: FakeUpstreamOptions = {}) {
+    this.answer = options.answer ?? 'json';
+    this.resumable = options.resumable;
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}/mcp`;
@@ -77,6 +125,8 @@ export class FakeUpstream {
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
     for (const wake of this.sleeps) wake();
+    for (const transport of this.sessions.values()) void transport.close();
+    this.sessions.clear();
     await closed;
   }
 
@@ -87,7 +137,8 @@ export class FakeUpstream {
 
   /** Builds the MCP server the way an upstream author would, with McpServer.registerTool. */
   private buildServer(): McpServer {
-    const mcp = new McpServer({ name: 'fake-upstream', version: '1.0.0' });
+    const sse = this.answer === 'sse';
+    const mcp = new McpServer({ name: 'fake-upstream', version: '1.0.0' }, sse ? { capabilities: { logging: {} } } : undefined);
     mcp.registerTool(
       'echo',
       { description: 'Echoes the message back.', inputSchema: { message: z.string() } },
@@ -142,6 +193,7 @@ export class FakeUpstream {
         };
       },
     );
+    if (sse) this.registerStreamTools(mcp);
     // A real JSON-RPC error from tools/call (what e.g. a low-level Server does on bad params).
     const handlers = (mcp.server as unknown as { _requestHandlers: Map<string, (req: any, extra: any) => Promise<unknown>> })._requestHandlers;
     const original = handlers.get('tools/call');
@@ -151,6 +203,64 @@ export class FakeUpstream {
       return original(req, extra);
     });
     return mcp;
+  }
+
+  /** The tools that only an SSE answer can carry: notifications and requests on the call's stream, a broken or closed stream. */
+  private registerStreamTools(mcp: McpServer): void {
+    mcp.registerTool(
+      'chatty',
+      { description: 'Sends `count` progress and log notifications on its stream, then answers.', inputSchema: { count: z.number().int().min(0).max(100) } },
+      async ({ count }, extra): Promise<CallToolResult> => {
+        for (let i = 1; i <= count; i++) {
+          await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: `chatty-${i}`, progress: i, total: count } });
+          await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', logger: 'chatty', data: { step: i, id: extra.requestId } } });
+        }
+        return { content: [{ type: 'text', text: `said ${count} things first` }] };
+      },
+    );
+    mcp.registerTool(
+      'ask',
+      { description: 'Sends requests to the client on its stream (sampling, elicitation, roots, ping) and reports their answers.' },
+      async (extra): Promise<CallToolResult> => {
+        const asks = [
+          ['sampling/createMessage', { method: 'sampling/createMessage', params: { messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }], maxTokens: 5 } }, CreateMessageResultSchema],
+          ['elicitation/create', { method: 'elicitation/create', params: { mode: 'form', message: 'Name?', requestedSchema: { type: 'object', properties: { name: { type: 'string' } } } } }, ElicitResultSchema],
+          ['roots/list', { method: 'roots/list' }, ListRootsResultSchema],
+          ['ping', { method: 'ping' }, EmptyResultSchema],
+        ] as const;
+        const lines: string[] = [];
+        for (const [method, request, schema] of asks) {
+          try {
+            const result = await extra.sendRequest(request as never, schema as never, { timeout: 10_000 });
+            lines.push(`${method}: result ${JSON.stringify(result)}`);
+          } catch (err) {
+            const e = err as McpError;
+            lines.push(`${method}: error ${e.code} ${e.message}`);
+          }
+        }
+        return { content: [{ type: 'text', text: lines.join('\n') }] };
+      },
+    );
+    mcp.registerTool(
+      'cut',
+      { description: 'Sends a log notification, then the connection carrying the call is destroyed; answers 100 ms later.' },
+      async (extra): Promise<CallToolResult> => {
+        await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data: 'about to cut' } });
+        await this.sleep(50); // the notification reaches the client first
+        this.callSockets.get(String(extra.requestId))?.destroy();
+        await this.sleep(100);
+        return { content: [{ type: 'text', text: 'answered after the cut' }] };
+      },
+    );
+    mcp.registerTool(
+      'poll',
+      { description: 'Closes its stream at once (SSE polling; with an event store only), then answers after `ms` milliseconds.', inputSchema: { ms: z.number().int().min(0) } },
+      async ({ ms }, extra): Promise<CallToolResult> => {
+        extra.closeSSEStream?.();
+        await this.sleep(ms);
+        return { content: [{ type: 'text', text: `answered ${ms} ms after closing the stream` }] };
+      },
+    );
   }
 
   private sleep(ms: number): Promise<void> {
@@ -188,6 +298,7 @@ export class FakeUpstream {
       res.end('{"jsonrpc":"2.0","id":');
       return;
     }
+    if (this.answer === 'sse') return this.handleSession(req, res, body);
     const mcp = this.buildServer();
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {
@@ -196,6 +307,58 @@ export class FakeUpstream {
     });
     await mcp.connect(transport);
     await transport.handleRequest(req, res, body);
+  }
+
+  /** answer 'sse': one server and transport per session, created by `initialize`, SSE answers. */
+  private async handleSession(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    const sid = req.headers['mcp-session-id'];
+    const lastEventId = req.headers['last-event-id'];
+    if (req.method === 'GET' && typeof lastEventId === 'string') this.resumptions.push(lastEventId);
+    const call = body as { method?: string; id?: unknown } | undefined;
+    if (call?.method === 'tools/call' && call.id !== undefined) {
+      const key = String(call.id);
+      this.callSockets.set(key, req.socket);
+      res.once('close', () => this.callSockets.delete(key));
+    }
+    let transport = typeof sid === 'string' ? this.sessions.get(sid) : undefined;
+    if (!transport) {
+      if (typeof sid === 'string' || req.method !== 'POST' || !isInitializeRequest(body)) {
+        res.writeHead(typeof sid === 'string' ? 404 : 400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: 'No such session' }, id: null }));
+        return;
+      }
+      const created: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => void this.sessions.set(id, created),
+        ...(this.resumable ? { eventStore: new MemoryEventStore(), retryInterval: this.resumable.retryMs } : {}),
+      });
+      created.onclose = () => {
+        if (created.sessionId) this.sessions.delete(created.sessionId);
+      };
+      await this.buildServer().connect(created);
+      transport = created;
+    }
+    await transport.handleRequest(req, res, body);
+  }
+}
+
+/** Every event of every stream in memory, ids `<stream>_<sequence>`; replays the rest of a stream in order. */
+class MemoryEventStore implements EventStore {
+  private seq = 0;
+  private readonly events: { id: string; streamId: string; message: JSONRPCMessage }[] = [];
+
+  async storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
+    const id = `${streamId}_${++this.seq}`;
+    this.events.push({ id, streamId, message });
+    return id;
+  }
+
+  async replayEventsAfter(lastEventId: string, { send }: { send: (eventId: string, message: JSONRPCMessage) => Promise<void> }): Promise<string> {
+    const at = this.events.findIndex((e) => e.id === lastEventId);
+    if (at < 0) return '';
+    const { streamId } = this.events[at];
+    for (const e of this.events.slice(at + 1)) if (e.streamId === streamId) await send(e.id, e.message);
+    return streamId;
   }
 }
 

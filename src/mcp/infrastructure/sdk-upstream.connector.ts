@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { Agent as HttpAgent, request as httpRequest, IncomingMessage } from 'node:http';
+import { ClientRequest, Agent as HttpAgent, request as httpRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -8,11 +8,12 @@ import { CallToolResultSchema, ErrorCode, McpError } from '@modelcontextprotocol
 import type { Upstream, UpstreamTool } from '../domain/upstream';
 import { UpstreamFailureError, UpstreamProtocolError, UpstreamTimeoutError } from '../domain/mcp.errors';
 import { UpstreamConnector } from '../domain/upstream.repository';
+import { SseMessageReader } from './sse-stream';
 
 interface Pooled {
   fingerprint: string;
   client: Promise<Client>;
-  /** Set once the session is up, for HTTP upstreams that answered `initialize` with application/json. */
+  /** Set once the session is up, for HTTP upstreams (their `initialize` answered with application/json or text/event-stream). */
   direct?: DirectSession;
 }
 
@@ -34,6 +35,13 @@ const CLIENT_INFO = { name: 'tollgate', version: '0.1.0' };
  * session per upstream is kept open and shared by every caller (requests are
  * multiplexed over it), so a tool call never pays for a new handshake. A
  * session that fails is dropped and re-established on the next call.
+ *
+ * On HTTP upstreams the SDK client opens the session (initialize, and the
+ * listening GET stream) and lists tools, but tools/call, the hot path, is
+ * sent without it (directCall): the same exchange the SDK client has with
+ * the upstream, JSON or SSE answer alike, hand-written over node:http
+ * because the SDK client's fetch and Web-streams path costs several times
+ * the CPU (bench/README.md, LEG). Stdio upstreams use the SDK client only.
  */
 @Injectable()
 export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleDestroy {
@@ -122,7 +130,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
           })
         : new StreamableHTTPClientTransport(new URL(upstream.url), {
             requestInit: { headers: upstream.headers },
-            // Observes the answer to `initialize`: an upstream that answers JSON gets direct tools/calls.
+            // Observes the answer to `initialize`: an upstream that answers JSON or SSE gets direct tools/calls.
             fetch: async (url, init) => {
               const res = await fetch(url, init);
               if (init?.method === 'POST' && initContentType === undefined) initContentType = res.headers.get('content-type') ?? '';
@@ -132,7 +140,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
       let initContentType: string | undefined;
       c.onerror = (e) => this.logger.debug(`upstream ${upstream.name}: ${e.message}`);
       await c.connect(transport, { timeout: upstream.timeoutMs });
-      if (transport instanceof StreamableHTTPClientTransport && this.pool.get(upstream.id) === entry && initContentType?.startsWith('application/json')) {
+      if (transport instanceof StreamableHTTPClientTransport && this.pool.get(upstream.id) === entry && isJsonOrEventStream(initContentType)) {
         const headers: Record<string, string> = {
           ...upstream.headers,
           'content-type': 'application/json',
@@ -151,52 +159,38 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
 
   /**
    * tools/call as one JSON-RPC POST over a keep-alive node:http agent, for
-   * upstreams that answer JSON (enableJsonResponse). This hand-writes what the
-   * SDK client does for that case, because its path (WHATWG fetch, Web
-   * streams, Request/Response objects) cost Tollgate more CPU than the rest
-   * of a call (bench/README.md). Fidelity with the SDK path:
+   * HTTP upstreams whether they answer JSON (enableJsonResponse) or an SSE
+   * stream. This hand-writes what the SDK client does for that exchange,
+   * because its path (WHATWG fetch, Web streams, Request/Response objects)
+   * cost Tollgate more CPU than the rest of a call (bench/README.md).
+   * Fidelity with the SDK path:
    * - same request: method, params, session id, negotiated protocol version,
    *   the upstream's configured headers;
+   * - same reading of the answer: a JSON body, or an SSE stream parsed as it
+   *   arrives with the parser the SDK uses (eventsource-parser), settled by
+   *   the response with our id; notifications on the stream are ignored (the
+   *   SDK client has no handlers for them); requests from the server are
+   *   answered as the SDK client with no capabilities answers them (replyTo);
+   *   a stream that ends without the response is resumed with Last-Event-ID
+   *   when its events carry ids, as the SDK transport does (exchange);
    * - same result: validated and shaped by the SDK's own CallToolResultSchema;
    * - same errors: a JSON-RPC error becomes the SDK's McpError, HTTP and
    *   network failures the SDK's messages, and translate() maps them all;
    * - timeout: the SDK's RequestTimeout, after which notifications/cancelled
    *   is sent, as the SDK client does.
-   * Anything the direct path does not cover (an SSE answer) ends the direct
-   * mode for this session; the SDK client handles that upstream from then on.
    */
   private async directCall(upstream: Upstream, direct: DirectSession, tool: string, args: Record<string, unknown>): Promise<Record<string, unknown>> {
     const id = nextDirectId++;
     const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: args } });
-    let res: { status: number; contentType: string; text: string };
+    let response: RpcResponse;
     try {
-      res = await this.post(direct, body, upstream.timeoutMs);
+      response = await this.exchange(direct, id, body, upstream.timeoutMs);
     } catch (err) {
       if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
-        const cancel = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: String(err) } });
-        this.post(direct, cancel, upstream.timeoutMs).catch(() => undefined);
+        this.notify(direct, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: String(err) } }), upstream.timeoutMs);
       }
       throw err;
     }
-    if (res.status < 200 || res.status >= 300) {
-      throw new Error(`Streamable HTTP error: Error POSTing to endpoint: ${res.text}`);
-    }
-    let messages: unknown;
-    if (res.contentType.startsWith('application/json')) {
-      messages = JSON.parse(res.text);
-    } else if (res.contentType.startsWith('text/event-stream')) {
-      // Not a JSON upstream after all: read this (complete) stream, then leave the session to the SDK.
-      const pooled = this.pool.get(upstream.id);
-      if (pooled) pooled.direct = undefined;
-      messages = parseSseMessages(res.text);
-    } else {
-      throw new Error(`Unexpected content type: ${res.contentType}`);
-    }
-    const response = (Array.isArray(messages) ? messages : [messages]).find(
-      (m): m is { id: unknown; result?: unknown; error?: { code: number; message: string; data?: unknown } } =>
-        typeof m === 'object' && m !== null && (m as { id?: unknown }).id === id && ('result' in m || 'error' in m),
-    );
-    if (!response) throw new Error('The upstream answered without a JSON-RPC response to the call');
     if (response.error) throw new McpError(response.error.code, response.error.message, response.error.data);
     const parsed = CallToolResultSchema.safeParse(response.result);
     if (!parsed.success) throw parsed.error;
@@ -206,52 +200,154 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
   private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64, scheduling: 'lifo' });
   private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64, scheduling: 'lifo' });
 
-  /** One POST, body read in full; rejects with the SDK's RequestTimeout McpError after `timeoutMs`. */
-  private post(direct: DirectSession, body: string, timeoutMs: number): Promise<{ status: number; contentType: string; text: string }> {
+  /**
+   * Sends one JSON-RPC request as a POST and settles with the response that
+   * carries its id: read whole from an application/json answer, or event by
+   * event from a text/event-stream answer, settling as soon as the response
+   * arrives (the rest of the stream is drained, so the socket is reused, or
+   * dropped if it does not end soon). Like the SDK transport, a stream that
+   * ends or breaks without the response is resumed when its events carried
+   * ids: a GET with Last-Event-ID after the server's `retry:` (or the SDK's
+   * backoff), at most MAX_RESUME_ATTEMPTS times in a row without progress.
+   * Every byte read counts against MAX_UPSTREAM_RESPONSE_BYTES, and the
+   * whole exchange, resumptions included, against `timeoutMs` (then the
+   * SDK's RequestTimeout McpError).
+   */
+  private exchange(direct: DirectSession, id: number, body: string, timeoutMs: number): Promise<RpcResponse> {
     return new Promise((resolve, reject) => {
-      const https = direct.url.protocol === 'https:';
-      const req = (https ? httpsRequest : httpRequest)(direct.url, {
-        method: 'POST',
-        agent: https ? this.httpsAgent : this.httpAgent,
-        headers: { ...direct.headers, 'content-length': Buffer.byteLength(body) },
-      });
-      const settle = () => {
+      let req: ClientRequest; // the request being read: the POST, then any GET resuming its stream
+      let done = false;
+      let received = 0;
+      let resumes = 0; // resumption attempts since the stream last brought a new event
+      let resumeTimer: NodeJS.Timeout | undefined;
+
+      const finish = (err: Error | undefined, response?: RpcResponse) => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
+        clearTimeout(resumeTimer);
         direct.inFlight.delete(abort);
-      };
-      const fail = (err: Error) => {
-        settle();
-        req.destroy();
-        reject(err);
+        if (err) {
+          req.destroy();
+          reject(err);
+        } else resolve(response as RpcResponse);
       };
       // The errors the SDK client gives for the same events: its request timeout, its closed connection.
-      const timer = setTimeout(() => fail(new McpError(ErrorCode.RequestTimeout, 'Request timed out', { timeout: timeoutMs })), timeoutMs);
-      const abort = () => fail(new McpError(ErrorCode.ConnectionClosed, 'Connection closed'));
+      const timer = setTimeout(() => finish(new McpError(ErrorCode.RequestTimeout, 'Request timed out', { timeout: timeoutMs })), timeoutMs);
+      const abort = () => finish(new McpError(ErrorCode.ConnectionClosed, 'Connection closed'));
       direct.inFlight.add(abort);
-      req.once('error', (err: NodeJS.ErrnoException) => {
-        settle();
-        // The SDK's fetch reports network failures as `fetch failed` with the cause's code.
-        reject(Object.assign(new Error('fetch failed'), { cause: err }));
+      const withinCap = (chunk: Buffer): boolean => {
+        received += chunk.length;
+        if (received <= MAX_UPSTREAM_RESPONSE_BYTES) return true;
+        finish(tooLarge());
+        return false;
+      };
+
+      const events = new SseMessageReader((message) => {
+        if (done) return;
+        if (isResponseTo(message, id)) finish(undefined, message);
+        else if (isServerRequest(message)) this.notify(direct, JSON.stringify(replyTo(message)), timeoutMs);
+        // Notifications (progress, logging, …): no handler, ignored, as by the SDK client.
       });
-      req.once('response', (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        let received = 0;
-        res.on('data', (c: Buffer) => {
-          received += c.length;
-          if (received > MAX_UPSTREAM_RESPONSE_BYTES) fail(tooLarge());
-          else chunks.push(c);
-        });
-        res.once('error', (err) => {
-          settle();
-          reject(Object.assign(new Error('fetch failed'), { cause: err }));
+
+      /** Reads an SSE answer as it arrives; `interrupted` when it ends or breaks without the response. */
+      const readEvents = (res: IncomingMessage) => {
+        const idAtStart = events.lastEventId;
+        events.reset();
+        let drain: NodeJS.Timeout | undefined;
+        res.on('data', (chunk: Buffer) => {
+          if (done || !withinCap(chunk)) return;
+          events.push(chunk);
+          if (done && !res.complete) drain = setTimeout(() => res.destroy(), DRAIN_MS).unref();
         });
         res.once('end', () => {
-          settle();
-          resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') });
+          clearTimeout(drain);
+          if (!done) interrupted(new Error(NO_RESPONSE), events.lastEventId !== idAtStart);
+        });
+        res.once('error', (err) => {
+          clearTimeout(drain);
+          if (!done) interrupted(fetchFailed(err), events.lastEventId !== idAtStart);
+        });
+      };
+
+      /** The stream stopped short: resumed if its events had ids, else the call fails with `err`. */
+      const interrupted = (err: Error, progressed: boolean) => {
+        if (progressed) resumes = 0;
+        if (events.lastEventId === undefined || resumes >= MAX_RESUME_ATTEMPTS) return finish(err);
+        const delay = Math.min(events.retryMs ?? 1000 * 1.5 ** resumes, MAX_RESUME_DELAY_MS);
+        resumes++;
+        resumeTimer = setTimeout(resume, delay);
+      };
+
+      const resume = () => {
+        // The SDK's GET: the session headers, no body, only an event stream accepted, and where to resume from.
+        const headers: OutgoingHttpHeaders = {};
+        for (const [k, v] of Object.entries(direct.headers)) if (k.toLowerCase() !== 'content-type' && k.toLowerCase() !== 'accept') headers[k] = v;
+        headers.accept = 'text/event-stream';
+        headers['last-event-id'] = events.lastEventId;
+        req = this.request(direct, 'GET', headers);
+        req.once('error', (err) => {
+          if (!done) interrupted(fetchFailed(err), false);
+        });
+        req.once('response', (res: IncomingMessage) => {
+          const status = res.statusCode ?? 0;
+          if (done || status < 200 || status >= 300) res.resume();
+          if (done) return;
+          // 405: the server offers no stream to resume (the SDK stops there too).
+          if (status === 405) finish(new Error(NO_RESPONSE));
+          else if (status < 200 || status >= 300) interrupted(new Error(`Streamable HTTP error: Failed to open SSE stream: ${res.statusMessage ?? status}`), false);
+          else readEvents(res);
+        });
+        req.end();
+      };
+
+      req = this.request(direct, 'POST', { ...direct.headers, 'content-length': Buffer.byteLength(body) });
+      req.once('error', (err) => finish(fetchFailed(err)));
+      req.once('response', (res: IncomingMessage) => {
+        const status = res.statusCode ?? 0;
+        const contentType = String(res.headers['content-type'] ?? '');
+        const ok = status >= 200 && status < 300;
+        if (ok && contentType.toLowerCase().startsWith('text/event-stream')) return readEvents(res);
+        // Anything else is read whole: a JSON answer, or the text of an HTTP error.
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => {
+          if (!done && withinCap(chunk)) chunks.push(chunk);
+        });
+        res.once('error', (err) => finish(fetchFailed(err)));
+        res.once('end', () => {
+          if (done) return;
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (!ok) return finish(new Error(`Streamable HTTP error: Error POSTing to endpoint: ${text}`));
+          if (!contentType.toLowerCase().startsWith('application/json')) return finish(new Error(`Unexpected content type: ${contentType}`));
+          let messages: unknown;
+          try {
+            messages = JSON.parse(text);
+          } catch (err) {
+            return finish(err as Error);
+          }
+          const response = (Array.isArray(messages) ? messages : [messages]).find((m) => isResponseTo(m, id));
+          finish(response ? undefined : new Error(NO_RESPONSE), response);
         });
       });
       req.end(body);
     });
+  }
+
+  /** A POST whose answer is not awaited (a notification, or the reply to a server's request): drained, errors ignored. */
+  private notify(direct: DirectSession, body: string, timeoutMs: number): void {
+    const req = this.request(direct, 'POST', { ...direct.headers, 'content-length': Buffer.byteLength(body) });
+    req.setTimeout(timeoutMs, () => req.destroy());
+    req.once('error', () => undefined);
+    req.once('response', (res: IncomingMessage) => {
+      res.once('error', () => undefined);
+      res.resume();
+    });
+    req.end(body);
+  }
+
+  private request(direct: DirectSession, method: 'GET' | 'POST', headers: OutgoingHttpHeaders): ClientRequest {
+    const https = direct.url.protocol === 'https:';
+    return (https ? httpsRequest : httpRequest)(direct.url, { method, agent: https ? this.httpsAgent : this.httpAgent, headers });
   }
 
   private translate(upstream: Upstream, err: unknown): Error {
@@ -269,23 +365,52 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
   }
 }
 
-/** The JSON-RPC messages in a complete SSE body (`data:` lines of each event). */
-function parseSseMessages(text: string): unknown[] {
-  const out: unknown[] = [];
-  for (const event of text.split(/\r?\n\r?\n/)) {
-    const data = event
-      .split(/\r?\n/)
-      .filter((l) => l.startsWith('data:'))
-      .map((l) => l.slice(5).replace(/^ /, ''))
-      .join('\n');
-    if (!data) continue;
-    try {
-      out.push(JSON.parse(data));
-    } catch {
-      // not a JSON-RPC message (e.g. a priming event)
-    }
-  }
-  return out;
+/** The JSON-RPC response to a direct request. */
+interface RpcResponse {
+  id: number;
+  result?: unknown;
+  error?: { code: number; message: string; data?: unknown };
+}
+
+const NO_RESPONSE = 'The upstream answered without a JSON-RPC response to the call';
+/** Resumptions in a row that bring no new event before the call fails: the SDK transport's default maxRetries. */
+const MAX_RESUME_ATTEMPTS = 2;
+/** Longest wait before resuming a stream (the SDK waits the server's `retry:`, else 1 s growing 1.5× per attempt). */
+const MAX_RESUME_DELAY_MS = 1_000;
+/** How long the rest of an answered stream may take to end before its socket is dropped instead of reused. */
+const DRAIN_MS = 1_000;
+
+function isJsonOrEventStream(contentType: string | undefined): boolean {
+  const type = contentType?.toLowerCase() ?? '';
+  return type.startsWith('application/json') || type.startsWith('text/event-stream');
+}
+
+function isResponseTo(message: unknown, id: number): message is RpcResponse {
+  return typeof message === 'object' && message !== null && (message as { id?: unknown }).id === id && ('result' in message || 'error' in message);
+}
+
+/** A request from the server (sampling/createMessage, elicitation/create, roots/list, ping, …): a method and an id. */
+function isServerRequest(message: unknown): message is { id: string | number; method: string } {
+  if (typeof message !== 'object' || message === null) return false;
+  const { id, method } = message as { id?: unknown; method?: unknown };
+  return typeof method === 'string' && (typeof id === 'string' || typeof id === 'number');
+}
+
+/**
+ * The SDK client's answer to a server's request when it has no handler for
+ * it (Protocol._onrequest): -32601 Method not found; `ping` is the exception,
+ * answered `{}` by the handler Protocol installs by default. A client
+ * declaring no capabilities, as Tollgate's, installs no other handler.
+ */
+function replyTo(request: { id: string | number; method: string }): Record<string, unknown> {
+  return request.method === 'ping'
+    ? { jsonrpc: '2.0', id: request.id, result: {} }
+    : { jsonrpc: '2.0', id: request.id, error: { code: ErrorCode.MethodNotFound, message: 'Method not found' } };
+}
+
+/** How the SDK's fetch reports a network failure: `fetch failed`, with the cause (and its code). */
+function fetchFailed(cause: Error): Error {
+  return Object.assign(new Error('fetch failed'), { cause });
 }
 
 /** Largest upstream answer Tollgate reads; beyond it the call fails with upstream_error (never buffered whole). */

@@ -1,0 +1,323 @@
+import { createServer, IncomingHttpHeaders, IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { MAX_UPSTREAM_RESPONSE_BYTES } from '../../src/mcp/infrastructure/sdk-upstream.connector';
+import { createTestApp, TestApp } from '../support/create-test-app';
+import { createKey, managementToken, setPlan, uniqueTenant } from '../support/factories';
+import { BOOM_MESSAGE, FakeUpstream } from '../support/fake-upstream';
+
+const ERROR_META = 'io.tollgate/error';
+const BUDGET_META = 'io.tollgate/budget';
+const TIMEOUT_MS = 3_000;
+
+/**
+ * Upstreams that answer tools/call with an SSE stream (text/event-stream, as
+ * server-everything does), through Tollgate's REST mirror and /mcp: results,
+ * notifications and server requests on the stream, broken streams, resumption.
+ */
+describe('SSE-answering upstreams (e2e, REST mirror and /mcp → Tollgate → upstream answering text/event-stream)', () => {
+  let t: TestApp;
+  let sse: FakeUpstream;
+  let resumable: FakeUpstream;
+  let scripted: ScriptedUpstream;
+  let baseUrl: string;
+  let tenant: string;
+  let key: string;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    sse = await new FakeUpstream({ answer: 'sse' }).start();
+    resumable = await new FakeUpstream({ answer: 'sse', resumable: { retryMs: 50 } }).start();
+    scripted = await new ScriptedUpstream().start();
+    t = await createTestApp();
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const address = t.app.getHttpServer().address();
+    baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    tenant = uniqueTenant('sse');
+    const admin = managementToken({ tenantId: tenant });
+    await setPlan(t, tenant, 'pro');
+    for (const [name, url] of [
+      ['sse', sse.url],
+      ['resum', resumable.url],
+      ['scripted', scripted.url],
+    ]) {
+      const reg = await t.request({ method: 'POST', url: '/api/v1/mcp/servers', token: admin, body: { name, url, timeout_ms: TIMEOUT_MS } });
+      expect(reg.status).toBe(201);
+    }
+    key = (await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['*'] } })).token;
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    await t?.close();
+    await sse?.stop();
+    await resumable?.stop();
+    await scripted?.stop();
+  });
+
+  function restCall(name: string, args: Record<string, unknown> = {}) {
+    return t.request({ method: 'POST', url: `/api/v1/mcp/tools/${name}/call`, headers: { 'x-api-key': key }, body: { arguments: args } });
+  }
+
+  async function viaMcp(): Promise<Client> {
+    const client = new Client({ name: 'e2e-sse', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), { requestInit: { headers: { 'X-API-Key': key } } }));
+    clients.push(client);
+    return client;
+  }
+
+  /** An SDK client straight to the upstream, declaring no capabilities (as Tollgate's). */
+  async function direct(upstream: FakeUpstream): Promise<Client> {
+    const client = new Client({ name: 'e2e-direct', version: '1.0.0' }, { capabilities: {} });
+    await client.connect(new StreamableHTTPClientTransport(new URL(upstream.url)));
+    clients.push(client);
+    return client;
+  }
+
+  const ledger = async () => (await t.db.query(`SELECT type, amount FROM credit_transactions WHERE tenant_id = $1 ORDER BY seq`, [tenant])) as { type: string; amount: string }[];
+  const quotaRequests = async () =>
+    ((await t.db.query(`SELECT requests FROM quota_counters WHERE tenant_id = $1`, [tenant])) as { requests: string }[]).reduce((n, r) => n + Number(r.requests), 0);
+
+  it('the fake upstream really answers tools/call with text/event-stream', async () => {
+    const init = await fetch(sse.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'probe', version: '1' } } }),
+    });
+    expect(init.headers.get('content-type')).toContain('text/event-stream');
+    const session = init.headers.get('mcp-session-id');
+    await init.text();
+    const call = await fetch(sse.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': session!, 'mcp-protocol-version': '2025-06-18' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { message: 'probe' } } }),
+    });
+    expect(call.headers.get('content-type')).toContain('text/event-stream');
+    expect(await call.text()).toContain('echo: probe');
+  });
+
+  it('a tool result streamed as SSE comes back intact (REST and /mcp), as the upstream gives it to an SDK client', async () => {
+    const upstreamResult = await (await direct(sse)).callTool({ name: 'image', arguments: { label: 'dot' } });
+    expect(upstreamResult.structuredContent).toEqual({ width: 1, height: 1, format: 'png', label: 'dot' });
+
+    const rest = await restCall('sse__image', { label: 'dot' });
+    expect(rest.status).toBe(200);
+    expect(withoutBudget(rest.body)).toEqual(upstreamResult);
+
+    const client = await viaMcp();
+    const viaTollgate = await client.callTool({ name: 'sse__image', arguments: { label: 'dot' } });
+    expect(withoutBudget(viaTollgate)).toEqual(upstreamResult);
+
+    const echoes = await Promise.all(Array.from({ length: 8 }, (_, i) => restCall('sse__echo', { message: `m${i} é ✓` })));
+    expect(echoes.map((r) => [r.status, r.body.content])).toEqual(Array.from({ length: 8 }, (_, i) => [200, [{ type: 'text', text: `echo: m${i} é ✓` }]]));
+  });
+
+  it("an isError result and a JSON-RPC error on the stream pass through as they do for JSON upstreams", async () => {
+    const failed = await restCall('sse__fail');
+    expect(failed.status).toBe(200);
+    expect(failed.body).toMatchObject({ isError: true, content: [{ type: 'text', text: 'the widget service said no' }] });
+
+    const boom = await restCall('sse__boom', { id: -1 });
+    expect(boom.status).toBe(502);
+    expect(boom.body.code).toBe('upstream_error');
+    expect(JSON.stringify(boom.body)).toContain(BOOM_MESSAGE);
+  });
+
+  it('progress and log notifications streamed before the result are skipped, and the result after them is returned', async () => {
+    const rest = await restCall('sse__chatty', { count: 25 });
+    expect(rest.status).toBe(200);
+    expect(rest.body.content).toEqual([{ type: 'text', text: 'said 25 things first' }]);
+
+    const client = await viaMcp();
+    const viaTollgate = await client.callTool({ name: 'sse__chatty', arguments: { count: 3 } });
+    expect(viaTollgate.isError).toBeFalsy();
+    expect(viaTollgate.content).toEqual([{ type: 'text', text: 'said 3 things first' }]);
+  });
+
+  it('requests the upstream sends on the stream get the answers an SDK client without capabilities gives, and the call completes with its result', async () => {
+    const expected = [
+      'sampling/createMessage: error -32601 MCP error -32601: Method not found',
+      'elicitation/create: error -32601 MCP error -32601: Method not found',
+      'roots/list: error -32601 MCP error -32601: Method not found',
+      'ping: result {}',
+    ].join('\n');
+    // What the official SDK client answers, straight to the upstream.
+    const upstreamResult = await (await direct(sse)).callTool({ name: 'ask', arguments: {} });
+    expect(upstreamResult.content).toEqual([{ type: 'text', text: expected }]);
+
+    const started = Date.now();
+    const rest = await restCall('sse__ask');
+    expect(rest.status).toBe(200);
+    expect(rest.body.content).toEqual([{ type: 'text', text: expected }]);
+    expect(Date.now() - started).toBeLessThan(TIMEOUT_MS);
+
+    const client = await viaMcp();
+    const viaTollgate = await client.callTool({ name: 'sse__ask', arguments: {} });
+    expect(viaTollgate.content).toEqual([{ type: 'text', text: expected }]);
+  });
+
+  it('a stream cut mid-answer is upstream_error (REST 502, /mcp isError), refunded and released, and the next call succeeds', async () => {
+    expect((await restCall('sse__echo', { message: 'warm' })).status).toBe(200);
+    const ledgerBefore = await ledger();
+    const quotaBefore = await quotaRequests();
+
+    const started = Date.now();
+    const rest = await restCall('sse__cut');
+    expect(Date.now() - started).toBeLessThan(TIMEOUT_MS); // failed by the cut, not by the timeout
+    expect(rest.status).toBe(502);
+    expect(String(rest.headers['content-type'])).toContain('application/problem+json');
+    expect(rest.body.code).toBe('upstream_error');
+
+    const client = await viaMcp();
+    const viaTollgate = await client.callTool({ name: 'sse__cut', arguments: {} });
+    expect(viaTollgate.isError).toBe(true);
+    expect((viaTollgate._meta as Record<string, any>)[ERROR_META]).toMatchObject({ code: 'upstream_error', upstream: 'sse' });
+
+    const after = await ledger();
+    expect(after.slice(ledgerBefore.length).map((r) => [r.type, Number(r.amount)])).toEqual([
+      ['charge', -1],
+      ['refund', 1],
+      ['charge', -1],
+      ['refund', 1],
+    ]);
+    expect(await quotaRequests()).toBe(quotaBefore);
+
+    const again = await restCall('sse__echo', { message: 'after the cut' });
+    expect(again.status).toBe(200);
+    expect(again.body.content).toEqual([{ type: 'text', text: 'echo: after the cut' }]);
+  });
+
+  it('an SSE answer over the size cap is upstream_error, well within the timeout', async () => {
+    const res = await restCall('sse__huge', { bytes: MAX_UPSTREAM_RESPONSE_BYTES + 1_000 });
+    expect(res.status).toBe(502);
+    expect(res.body.code).toBe('upstream_error');
+    expect(res.body.detail).toContain('larger than');
+    expect((await restCall('sse__huge', { bytes: 100_000 })).body.content[0].text).toHaveLength(100_000);
+  });
+
+  it('a call past timeout_ms is 504 upstream_timeout, and the upstream is sent notifications/cancelled', async () => {
+    const cancelled = sse.methodCount('notifications/cancelled');
+    const started = Date.now();
+    const res = await restCall('sse__slow', { ms: TIMEOUT_MS + 2_000 });
+    expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 1_500);
+    expect(res.status).toBe(504);
+    expect(res.body.code).toBe('upstream_timeout');
+    for (let i = 0; i < 50 && sse.methodCount('notifications/cancelled') === cancelled; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(sse.methodCount('notifications/cancelled')).toBe(cancelled + 1);
+  });
+
+  it('a stream the upstream closes before answering (SSE polling) is resumed with Last-Event-ID and the result arrives', async () => {
+    const before = resumable.resumptions.length;
+    const rest = await restCall('resum__poll', { ms: 300 });
+    expect(rest.status).toBe(200);
+    expect(rest.body.content).toEqual([{ type: 'text', text: 'answered 300 ms after closing the stream' }]);
+    expect(resumable.resumptions.length).toBeGreaterThan(before);
+  });
+
+  it('a resumable stream cut mid-answer is resumed, and the call succeeds', async () => {
+    const before = resumable.resumptions.length;
+    const rest = await restCall('resum__cut');
+    expect(rest.status).toBe(200);
+    expect(rest.body.content).toEqual([{ type: 'text', text: 'answered after the cut' }]);
+    expect(resumable.resumptions.length).toBeGreaterThan(before);
+    expect((await restCall('resum__echo', { message: 'still here' })).body.content).toEqual([{ type: 'text', text: 'echo: still here' }]);
+  });
+
+  it('a stream that ends without the response and without event ids fails at once with upstream_error', async () => {
+    const started = Date.now();
+    const res = await restCall('scripted__ends_early');
+    expect(Date.now() - started).toBeLessThan(TIMEOUT_MS);
+    expect(res.status).toBe(502);
+    expect(res.body.code).toBe('upstream_error');
+    expect(res.body.detail).toContain('without a JSON-RPC response');
+    expect(scripted.gets.filter((h) => h['last-event-id'])).toHaveLength(0);
+  });
+
+  it('resuming is tried twice (GET with Last-Event-ID and the session), then the call fails with upstream_error', async () => {
+    const before = scripted.gets.length;
+    const res = await restCall('scripted__unresumable');
+    expect(res.status).toBe(502);
+    expect(res.body.code).toBe('upstream_error');
+    const resumes = scripted.gets.slice(before).filter((h) => h['last-event-id']);
+    expect(resumes).toHaveLength(2);
+    for (const h of resumes) {
+      expect(h).toMatchObject({ 'last-event-id': 'ev-1', 'mcp-session-id': 'scripted-session', accept: 'text/event-stream' });
+    }
+    expect((await restCall('scripted__ok')).body.content).toEqual([{ type: 'text', text: 'ok' }]);
+  });
+});
+
+function withoutBudget<T extends { _meta?: unknown }>(result: T): T {
+  const meta = { ...((result._meta as Record<string, unknown>) ?? {}) };
+  delete meta[BUDGET_META];
+  const copy = { ...result } as T & { _meta?: unknown };
+  if (Object.keys(meta).length) copy._meta = meta;
+  else delete copy._meta;
+  return copy;
+}
+
+/**
+ * An upstream written at the wire level, for stream shapes the SDK server
+ * does not produce on demand: `ends_early` (a notification, then the stream
+ * ends without a response and without event ids), `unresumable` (a priming
+ * event with id `ev-1` and `retry: 10`, then the stream ends; every GET to
+ * resume it is refused with 503), and `ok`. Every answer is SSE.
+ */
+class ScriptedUpstream {
+  port = 0;
+  /** The headers of every GET, oldest first. */
+  readonly gets: IncomingHttpHeaders[] = [];
+  private http: HttpServer | null = null;
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/mcp`;
+  }
+
+  async start(): Promise<this> {
+    const http = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const a = http.address();
+    this.port = typeof a === 'object' && a ? a.port : 0;
+    this.http = http;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    const http = this.http;
+    this.http = null;
+    if (!http) return;
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'GET') {
+      this.gets.push({ ...req.headers });
+      res.writeHead(req.headers['last-event-id'] ? 503 : 405).end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const msg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: number; method?: string; params?: { name?: string } };
+    if (msg.id === undefined || !msg.method) {
+      res.writeHead(202).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 'scripted-session' });
+    const send = (message: unknown) => res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    const answer = (result: unknown) => send({ jsonrpc: '2.0', id: msg.id, result });
+    const tool = (name: string) => ({ name, inputSchema: { type: 'object' } });
+    if (msg.method === 'initialize') {
+      answer({ protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'scripted', version: '1.0.0' } });
+    } else if (msg.method === 'tools/list') {
+      answer({ tools: [tool('ends_early'), tool('unresumable'), tool('ok')] });
+    } else if (msg.params?.name === 'ends_early') {
+      send({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'bye' } });
+    } else if (msg.params?.name === 'unresumable') {
+      res.write('id: ev-1\nretry: 10\ndata: \n\n');
+    } else {
+      answer({ content: [{ type: 'text', text: 'ok' }] });
+    }
+    res.end();
+  }
+}
