@@ -35,7 +35,7 @@ const BASE_DATABASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:543
 const DURATION_S = Number(env.BENCH_DURATION ?? 10);
 const WARMUP_S = Number(env.BENCH_WARMUP ?? 2);
 const CONNECTIONS = (env.BENCH_CONNECTIONS ?? '10,50').split(',').map(Number);
-/** ADMIT: the per-call admission transaction alone, in-process. LEG: the upstream leg alone, in-process (SDK Client vs Tollgate's connector, SSE vs JSON upstream; needs S4's upstream). */
+/** ADMIT: the per-call admission transaction alone, in-process. LEG: the upstream leg alone, in-process (SDK Client vs Tollgate's connector, SSE vs JSON upstream). */
 const ALL_SCENARIOS = 'S1,S2,S3,S4,S5,S6,S7,LEG,ADMIT';
 const SCENARIOS = new Set((env.BENCH_SCENARIOS ?? ALL_SCENARIOS).split(',').map((s) => s.trim().toUpperCase()));
 /** `dist` (default: `npm run build` output, what production runs) or `ts` (ts-node transpile-only on src/). */
@@ -93,7 +93,7 @@ interface Row {
   /** Mean response size (headers and body), bytes. */
   bytesPerResponse: number;
   /** CPU time per request in the measured window, µs, per process (utime+stime from /proc; the load generator from process.cpuUsage()). */
-  cpuUsPerReq: { tollgate: number | null; upstream: number | null; loadGenerator: number };
+  cpuUsPerReq: { tollgate: number | null; upstream: number | null; loadGenerator: number; postgres: number | null };
 }
 
 interface Load {
@@ -183,7 +183,7 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
 
   let manyTools: ChildProcess | null = null;
   let manyToolsUrl = '';
-  if (SCENARIOS.has('S4')) {
+  if (SCENARIOS.has('S4') || SCENARIOS.has('LEG')) {
     const port = await freePort();
     manyTools = spawnChild('many-tools', ['-r', 'ts-node/register/transpile-only', join(__dirname, 'support', 'many-tools-upstream.ts')], { PORT: String(port), TOOLS: String(S4_TOOLS) }, 'ignore');
     const child = manyTools;
@@ -476,7 +476,8 @@ async function startTollgate(name: string, workDir: string, databaseUrl: string,
   const port = await freePort();
   const dataDir = join(workDir, name);
   mkdirSync(dataDir, { recursive: true });
-  const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  // The flags of `npm start` and the Dockerfile.
+  const nodeArgs = ['--max-semi-space-size=32', ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
   const entry = SOURCE === 'dist' ? [join(ROOT, 'dist', 'src', 'main.js')] : ['-r', 'ts-node/register/transpile-only', join(ROOT, 'src', 'main.ts')];
   const logFile = join(dataDir, 'tollgate.log');
   const extra: Record<string, string> = {
@@ -566,7 +567,7 @@ async function bulkInsertFiller(db: PgClient, _hasher: KeyHasher, n: number): Pr
 
 async function measure(scenario: string, label: string, role: Row['role'], load: Load, connections: number, pids: Pids): Promise<Row> {
   if (WARMUP_S > 0) await cannon(load, connections, WARMUP_S);
-  const before = { tollgate: cpuMsOf(pids.tollgate), upstream: cpuMsOf(pids.upstream), self: process.cpuUsage() };
+  const before = { tollgate: cpuMsOf(pids.tollgate), upstream: cpuMsOf(pids.upstream), postgres: postgresCpuMs(), self: process.cpuUsage() };
   const r = await cannon(load, connections, DURATION_S);
   const self = process.cpuUsage(before.self);
   const perReq = (ms: number | null, prev: number | null) =>
@@ -592,6 +593,7 @@ async function measure(scenario: string, label: string, role: Row['role'], load:
       tollgate: perReq(cpuMsOf(pids.tollgate), before.tollgate),
       upstream: perReq(cpuMsOf(pids.upstream), before.upstream),
       loadGenerator: Math.round((self.user + self.system) / Math.max(1, r.requests.total)),
+      postgres: perReq(postgresCpuMs(), before.postgres),
     },
   };
   const bad = row.non2xx + row.errors + row.timeouts + row.mismatches;
@@ -612,6 +614,31 @@ function cpuMsOf(pid: number | undefined): number | null {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // After "pid (comm) ", field 3 (state) is index 0: utime is field 14, stime field 15.
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * utime + stime of every process named `postgres` on the machine, in ms: the
+ * server's share of a request (admission, verify probes). On a shared machine
+ * it also counts other users' PostgreSQL work, so read it as an upper bound.
+ */
+function postgresCpuMs(): number | null {
+  try {
+    let total = 0;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      } catch {
+        continue; // exited meanwhile
+      }
+      if (!stat.includes('(postgres)')) continue;
+      total += cpuMsOf(Number(entry)) ?? 0;
+    }
+    return total;
   } catch {
     return null;
   }
@@ -655,7 +682,7 @@ function cannon(load: Load, connections: number, duration: number): Promise<auto
 }
 
 function printTable(rows: Row[]): void {
-  const header = ['scenario', 'target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'p50×', 'p99 +ms', 'CPU µs/req TG/up/gen', 'non-2xx/err/bad'];
+  const header = ['scenario', 'target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'p50×', 'p99 +ms', 'CPU µs/req TG/up/gen/pg', 'non-2xx/err/bad'];
   const lines = rows.map((r) => [
     `${r.scenario} ${r.role}`,
     r.target,
@@ -666,7 +693,7 @@ function printTable(rows: Row[]): void {
     r.ratio === null ? '' : r.ratio.toFixed(2),
     r.p50Ratio === null ? '' : r.p50Ratio.toFixed(2),
     r.p99OverheadMs === null ? '' : r.p99OverheadMs.toFixed(1),
-    `${r.cpuUsPerReq.tollgate ?? '?'}/${r.cpuUsPerReq.upstream ?? '?'}/${r.cpuUsPerReq.loadGenerator}`,
+    `${r.cpuUsPerReq.tollgate ?? '?'}/${r.cpuUsPerReq.upstream ?? '?'}/${r.cpuUsPerReq.loadGenerator}/${r.cpuUsPerReq.postgres ?? '?'}`,
     `${r.non2xx}/${r.errors + r.timeouts}/${r.mismatches}`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));

@@ -4,8 +4,9 @@
  * - the SDK Client (StreamableHTTPClientTransport) against an SSE upstream
  *   (server-everything) and a JSON upstream (the many-tools server, which sets
  *   enableJsonResponse);
- * - Tollgate's SdkUpstreamConnector against both (on a JSON upstream it sends
- *   tools/call directly over a keep-alive agent; on an SSE one it uses the SDK).
+ * - Tollgate's SdkUpstreamConnector against both (after the SDK's handshake it
+ *   sends tools/call itself over a keep-alive agent and reads the JSON answer,
+ *   or the SSE answer event by event).
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
