@@ -16,7 +16,13 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 
 /** Suites that need a real Redis (none can fall back to an in-process store). */
-const REDIS_ONLY_SUITES = ['test/e2e/replicas.e2e-spec.ts', 'test/reliability/redis-outage.e2e-spec.ts', 'test/reliability/concurrency.e2e-spec.ts'];
+const REDIS_ONLY_SUITES = [
+  'test/e2e/replicas.e2e-spec.ts',
+  'test/e2e/agent-limits-redis.e2e-spec.ts',
+  'test/reliability/redis-outage.e2e-spec.ts',
+  'test/reliability/concurrency.e2e-spec.ts',
+  'test/reliability/redis-limit-script.e2e-spec.ts',
+];
 
 const ci = process.env.CI === 'true' || process.env.CI === '1';
 const root = join(__dirname, '..');
@@ -50,7 +56,7 @@ async function main() {
 
   const args = ['--config', 'test/jest-e2e.json', '--runInBand'];
   if (!env.REDIS_URL && REDIS_ONLY_SUITES.length > 0) {
-    process.stdout.write('REDIS_URL is unset: skipping the Redis-only suites (they test sharing across replicas, which needs a real Redis):\n');
+    process.stdout.write('REDIS_URL is unset: skipping the Redis-only suites (they test sharing across replicas and the Redis limit script, which need a real Redis):\n');
     for (const s of REDIS_ONLY_SUITES) process.stdout.write(`  - ${s}\n`);
     args.push('--testPathIgnorePatterns', ...REDIS_ONLY_SUITES.map((s) => s.replace(/[.]/g, '\\.')));
   } else if (!env.REDIS_URL) {

@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
-import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import { AlertsModule } from '../alerts/alerts.module';
 import { AuditModule } from '../audit/audit.module';
 import { AuthModule } from '../auth/auth.module';
@@ -15,6 +14,7 @@ import { BillingWebhookController } from './http/billing-webhook.controller';
 import { CreditsController, PlansController } from './http/plans.controller';
 import { AuthFailureLimiter } from './infrastructure/auth-failure-limiter';
 import { MemoryThrottlerStorage } from './infrastructure/memory-throttler.storage';
+import { RedisThrottlerStorage } from './infrastructure/redis-throttler.storage';
 import { ResilientThrottlerStorage } from './infrastructure/resilient-throttler.storage';
 import {
   PostgresAdmissionStore,
@@ -34,14 +34,16 @@ import {
     ThrottlerModule.forRootAsync({
       inject: [RedisConnection],
       useFactory: (redis: RedisConnection) => ({
-        // Limits are the plan's, resolved per request by AgentThrottlerGuard.
+        // Limits are the plan's, resolved per request by AgentThrottlerGuard, which evaluates the
+        // windows in the base guard's order (sorted by ttl: minute → tool_call → hour) in one storage call.
         throttlers: [
           { name: 'minute', ttl: 60_000, limit: 60 },
           { name: 'hour', ttl: 3_600_000, limit: 1_000 },
           // Stricter window for the expensive route (tool calls), when the plan sets one.
           { name: 'tool_call', ttl: 60_000, limit: 30 },
         ],
-        storage: redis.client ? new ResilientThrottlerStorage(new ThrottlerStorageRedisService(redis.client)) : new MemoryThrottlerStorage(),
+        // Both implement MultiWindowLimiter (all of a request's windows in one call: one Redis round trip).
+        storage: redis.client ? new ResilientThrottlerStorage(new RedisThrottlerStorage(redis.client)) : new MemoryThrottlerStorage(),
       }),
     }),
   ],

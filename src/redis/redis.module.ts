@@ -22,6 +22,11 @@ export class RedisConnection implements OnApplicationShutdown {
           // Fail fast while disconnected: callers fall back (rate limits in memory) instead of queueing
           // commands that would replay stale increments when Redis returns.
           enableOfflineQueue: false,
+          // No enableAutoPipelining (tried for the rate-limit path, left off): ioredis keeps one
+          // auto-pipeline in flight and holds every later command until it settles, so when Redis dies
+          // with a command in flight, new commands queue (up to the retry flush) instead of failing
+          // fast as above; and on loopback it measured slower (~2x fewer scripts/s, higher p99) than
+          // writing each command at once. A request costs one command anyway (RedisThrottlerStorage).
           connectTimeout: 2_000,
           retryStrategy: (times) => Math.min(times * 200, 2_000),
         })

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
 import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
 import { MemoryThrottlerStorage } from './memory-throttler.storage';
+import type { LimitWindow, MultiWindowLimiter, MultiWindowResult } from './multi-window-limiter';
 
 /** How long a Redis round trip may take before this request falls back to the local counters. */
 export const REDIS_LIMIT_TIMEOUT_MS = 250;
@@ -14,13 +15,13 @@ export const REDIS_PROBE_INTERVAL_MS = 1_000;
  * counters (limits become per replica, never off) instead of failing agent
  * requests. Sharing resumes by itself when Redis answers again.
  */
-export class ResilientThrottlerStorage implements ThrottlerStorage {
+export class ResilientThrottlerStorage implements ThrottlerStorage, MultiWindowLimiter {
   private readonly logger = new Logger('RateLimitStorage');
   private readonly local = new MemoryThrottlerStorage();
   private degradedSince: number | null = null;
   private lastProbe = 0;
 
-  constructor(private readonly shared: ThrottlerStorage) {}
+  constructor(private readonly shared: ThrottlerStorage & MultiWindowLimiter) {}
 
   /** True while Redis is unusable and limits are enforced per replica. */
   get degraded(): boolean {
@@ -28,23 +29,38 @@ export class ResilientThrottlerStorage implements ThrottlerStorage {
   }
 
   async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
+    return this.sharedOrLocal(
+      () => this.shared.increment(key, ttl, limit, blockDuration, throttlerName),
+      () => this.local.increment(key, ttl, limit, blockDuration, throttlerName),
+    );
+  }
+
+  /** All windows of a request in one Redis round trip, with the same degraded mode as `increment`. */
+  async hitAll(windows: readonly LimitWindow[]): Promise<MultiWindowResult> {
+    return this.sharedOrLocal(
+      () => this.shared.hitAll(windows),
+      () => this.local.hitAll(windows),
+    );
+  }
+
+  private async sharedOrLocal<T>(viaRedis: () => Promise<T>, viaMemory: () => Promise<T>): Promise<T> {
     if (this.degradedSince !== null && Date.now() - this.lastProbe < REDIS_PROBE_INTERVAL_MS) {
-      return this.local.increment(key, ttl, limit, blockDuration, throttlerName);
+      return viaMemory();
     }
     this.lastProbe = Date.now();
     try {
-      const record = await withTimeout(this.shared.increment(key, ttl, limit, blockDuration, throttlerName), REDIS_LIMIT_TIMEOUT_MS);
+      const result = await withTimeout(viaRedis(), REDIS_LIMIT_TIMEOUT_MS);
       if (this.degradedSince !== null) {
         this.logger.warn(`Redis answers again after ${Date.now() - this.degradedSince} ms: rate limits are shared again`);
         this.degradedSince = null;
       }
-      return record;
+      return result;
     } catch (err) {
       if (this.degradedSince === null) {
         this.degradedSince = Date.now();
         this.logger.error(`Redis unavailable (${(err as Error).message}): rate limits fall back to this replica's memory`);
       }
-      return this.local.increment(key, ttl, limit, blockDuration, throttlerName);
+      return viaMemory();
     }
   }
 

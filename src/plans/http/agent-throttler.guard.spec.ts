@@ -1,0 +1,167 @@
+import type { ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { ThrottlerStorage } from '@nestjs/throttler';
+import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
+import { HttpProblem } from '../../shared/http/http-problem';
+import type { SubscriptionsService } from '../application/subscriptions.service';
+import type { Plan } from '../domain/plan';
+import { MemoryThrottlerStorage } from '../infrastructure/memory-throttler.storage';
+import type { LimitWindow, MultiWindowResult } from '../infrastructure/multi-window-limiter';
+import { AgentThrottlerGuard } from './agent-throttler.guard';
+
+/** As configured in plans.module.ts. */
+const THROTTLERS = {
+  throttlers: [
+    { name: 'minute', ttl: 60_000, limit: 60 },
+    { name: 'hour', ttl: 3_600_000, limit: 1_000 },
+    { name: 'tool_call', ttl: 60_000, limit: 30 },
+  ],
+};
+
+const plan = (toolCallsPerMinute?: number): Plan => ({
+  id: 'p',
+  name: 'P',
+  rateLimits: { perMinute: 10, perHour: 100, ...(toolCallsPerMinute === undefined ? {} : { toolCallsPerMinute }) },
+  quotas: { requestsPerMonth: 1_000, tokensPerMonth: 1_000_000 },
+  maxKeys: 10,
+  includedCredits: 0,
+});
+
+const rec = (totalHits: number, isBlocked = false, timeToExpire = 60, timeToBlockExpire = 0): ThrottlerStorageRecord => ({ totalHits, timeToExpire, isBlocked, timeToBlockExpire });
+
+/** A multi-window storage that records its calls and answers what the test says. */
+class FakeStorage {
+  calls: LimitWindow[][] = [];
+  increments = 0;
+  constructor(private readonly answer: (w: readonly LimitWindow[]) => MultiWindowResult) {}
+  async increment(): Promise<ThrottlerStorageRecord> {
+    this.increments++;
+    throw new Error('the agent guard must not call increment on a multi-window storage');
+  }
+  async hitAll(windows: readonly LimitWindow[]): Promise<MultiWindowResult> {
+    this.calls.push([...windows]);
+    return this.answer(windows);
+  }
+}
+
+async function setup(storage: unknown, p: Plan) {
+  const planFor = jest.fn(async () => ({ plan: p, subscribedPlanId: p.id, status: 'active' }));
+  const guard = new AgentThrottlerGuard(THROTTLERS, storage as ThrottlerStorage, new Reflector(), { planFor } as unknown as SubscriptionsService);
+  await guard.onModuleInit();
+  return { guard, planFor };
+}
+
+function request(opts: { method?: string; url?: string; body?: unknown; agent?: boolean } = {}) {
+  const headers: Record<string, string> = {};
+  const req = {
+    method: opts.method ?? 'GET',
+    url: opts.url ?? '/api/v1/mcp/tools',
+    body: opts.body,
+    ...(opts.agent === false ? {} : { agent: { keyId: 'key-1', tenantId: 'tenant-1' } }),
+  };
+  const reply = { header: jest.fn((name: string, value: string) => (headers[name] = value)) };
+  const context = {
+    switchToHttp: () => ({ getRequest: () => req, getResponse: () => reply }),
+    getHandler: () => request,
+    getClass: () => AgentThrottlerGuard,
+  } as unknown as ExecutionContext;
+  return { context, headers };
+}
+
+const toolCall = () => request({ method: 'POST', url: '/api/v1/mcp/tools/fake__echo/call?x=1', body: { arguments: {} } });
+
+describe('AgentThrottlerGuard', () => {
+  it('resolves the plan once and counts all windows in one storage call, in order minute → tool_call → hour', async () => {
+    const storage = new FakeStorage((w) => ({ blockedIndex: -1, records: w.map(() => rec(1)) }));
+    const { guard, planFor } = await setup(storage, plan(5));
+    const { context } = toolCall();
+    await expect(guard.canActivate(context)).resolves.toBe(true);
+    expect(planFor).toHaveBeenCalledTimes(1);
+    expect(planFor).toHaveBeenCalledWith('tenant-1');
+    expect(storage.calls).toEqual([
+      [
+        { name: 'minute', key: 'tg:rl:minute:key:key-1', ttlMs: 60_000, limit: 10, blockDurationMs: 60_000 },
+        { name: 'tool_call', key: 'tg:rl:tool_call:key:key-1', ttlMs: 60_000, limit: 5, blockDurationMs: 60_000 },
+        { name: 'hour', key: 'tg:rl:hour:key:key-1', ttlMs: 3_600_000, limit: 100, blockDurationMs: 3_600_000 },
+      ],
+    ]);
+  });
+
+  it('leaves the tool_call window out when the request is no tool call or the plan sets none', async () => {
+    const storage = new FakeStorage((w) => ({ blockedIndex: -1, records: w.map(() => rec(1)) }));
+    const withToolLimit = await setup(storage, plan(5));
+    await withToolLimit.guard.canActivate(request().context);
+    await withToolLimit.guard.canActivate(request({ method: 'POST', url: '/mcp', body: { jsonrpc: '2.0', id: 1, method: 'tools/list' } }).context);
+    await withToolLimit.guard.canActivate(request({ method: 'POST', url: '/mcp', body: [{ method: 'ping' }, { jsonrpc: '2.0', id: 2, method: 'tools/call' }] }).context);
+    const withoutToolLimit = await setup(storage, plan());
+    await withoutToolLimit.guard.canActivate(toolCall().context);
+    expect(storage.calls.map((c) => c.map((w) => w.name))).toEqual([
+      ['minute', 'hour'],
+      ['minute', 'hour'],
+      ['minute', 'tool_call', 'hour'], // tools/call inside a JSON-RPC batch
+      ['minute', 'hour'],
+    ]);
+  });
+
+  it('shows the X-RateLimit-* of the window with the fewest requests left (the first one on a tie)', async () => {
+    const tight = new FakeStorage(() => ({ blockedIndex: -1, records: [rec(3, false, 50), rec(4, false, 40), rec(7, false, 3000)] }));
+    const a = await setup(tight, plan(5));
+    const r1 = toolCall();
+    await a.guard.canActivate(r1.context);
+    expect(r1.headers).toEqual({ 'X-RateLimit-Limit': '5', 'X-RateLimit-Remaining': '1', 'X-RateLimit-Reset': '40' });
+
+    const tie = new FakeStorage(() => ({ blockedIndex: -1, records: [rec(5, false, 50), rec(0, false, 30), rec(95, false, 3000)] }));
+    const b = await setup(tie, plan(5));
+    const r2 = toolCall();
+    await b.guard.canActivate(r2.context);
+    expect(r2.headers).toEqual({ 'X-RateLimit-Limit': '10', 'X-RateLimit-Remaining': '5', 'X-RateLimit-Reset': '50' });
+  });
+
+  it('refuses with 429 rate_limited for the window that blocked, with Retry-After and quota_info', async () => {
+    const storage = new FakeStorage(() => ({ blockedIndex: 1, records: [rec(4, false, 50), rec(6, true, 50, 37)] }));
+    const { guard } = await setup(storage, plan(5));
+    const before = Date.now();
+    const err = await guard.canActivate(toolCall().context).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(HttpProblem);
+    const problem = err as HttpProblem;
+    expect(problem.code).toBe('rate_limited');
+    expect(problem.message).toBe('Rate limit of 5 requests per tool_call for this key (plan "p") exceeded; retry in 37 s.');
+    expect(problem.headers).toEqual({ 'Retry-After': '37', 'X-RateLimit-Limit': '5', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': '37' });
+    expect(problem.details).toMatchObject({ window: 'tool_call', quota_info: { plan: 'p', limit: 5, used: 5, remaining: 0 } });
+    const resetAt = Date.parse((problem.details as { quota_info: { reset_at: string } }).quota_info.reset_at);
+    expect(resetAt).toBeGreaterThanOrEqual(before + 37_000);
+    expect(resetAt).toBeLessThan(before + 38_000);
+  });
+
+  it('with the in-process storage: a request refused per minute counts in no later window', async () => {
+    const storage = new MemoryThrottlerStorage();
+    const { guard } = await setup(storage, { ...plan(5), rateLimits: { perMinute: 2, perHour: 100, toolCallsPerMinute: 5 } });
+    await guard.canActivate(toolCall().context);
+    await guard.canActivate(toolCall().context);
+    for (let i = 0; i < 3; i++) await expect(guard.canActivate(toolCall().context)).rejects.toMatchObject({ code: 'rate_limited', details: { window: 'minute' } });
+    expect((await storage.increment('tg:rl:tool_call:key:key-1', 60_000, 5, 60_000, 'tool_call')).totalHits).toBe(3);
+    expect((await storage.increment('tg:rl:hour:key:key-1', 3_600_000, 100, 3_600_000, 'hour')).totalHits).toBe(3);
+    storage.onApplicationShutdown();
+  });
+
+  it('still works on a plain ThrottlerStorage (window after window, stopping at the first block)', async () => {
+    const calls: string[] = [];
+    const plain: ThrottlerStorage = {
+      increment: async (_key, _ttl, _limit, _block, name) => {
+        calls.push(name);
+        return name === 'tool_call' ? rec(6, true, 60, 12) : rec(1);
+      },
+    };
+    const { guard } = await setup(plain, plan(5));
+    await expect(guard.canActivate(toolCall().context)).rejects.toMatchObject({ code: 'rate_limited', details: { window: 'tool_call' } });
+    expect(calls).toEqual(['minute', 'tool_call']);
+  });
+
+  it('must run after the API-key guard', async () => {
+    const { guard } = await setup(new FakeStorage(() => ({ blockedIndex: -1, records: [] })), plan());
+    await expect(guard.canActivate(request({ agent: false }).context)).rejects.toThrow('AgentThrottlerGuard must run after APIKeyAuthGuard');
+  });
+});
