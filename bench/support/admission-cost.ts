@@ -44,7 +44,7 @@ export async function measureAdmission(databaseUrl: string, plansFile: string, t
     // Trees with usage alerts pass an AlertsService last; a no-op one keeps the admission itself measured.
     const noAlerts = new Proxy({}, { get: () => () => Promise.resolve(undefined) });
     const Admission = CallAdmission as unknown as new (...a: unknown[]) => CallAdmission;
-    const admission = new Admission(subscriptions, credits, new TypeOrmQuotaCounterRepository(ds), uow, new SystemClock(), noAlerts, new PostgresAdmissionStore(ds));
+    const admission = new Admission(subscriptions, credits, new TypeOrmQuotaCounterRepository(ds), uow, new SystemClock(), noAlerts, new PostgresAdmissionStore(ds, config));
     const out: AdmissionCost[] = [];
     for (const concurrency of [1, 10, 50]) {
       for (let i = 0; i < 50; i++) await admission.admit(tenantId, keyId, 'bench__admission'); // warm-up

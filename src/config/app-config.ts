@@ -70,6 +70,8 @@ export class AppConfig {
   readonly shutdownTimeoutMs: number;
   /** Token counting for usage and token quotas: bytes / 4, or the o200k tokenizer. */
   readonly tokenCounter: 'bytes' | 'o200k';
+  /** ADMISSION_COMMIT: `async` skips the WAL flush wait for tool-call admissions (see README). */
+  readonly admissionCommit: 'async' | 'sync';
   /** Requests per client IP and minute on public routes. */
   readonly anonymousRateLimit: number;
 
@@ -115,6 +117,7 @@ export class AppConfig {
     this.metricsToken = env.METRICS_TOKEN ?? null;
     this.shutdownTimeoutMs = env.SHUTDOWN_TIMEOUT_MS ?? 10_000;
     this.tokenCounter = (env.TOKEN_COUNTER as 'bytes' | 'o200k') ?? 'bytes';
+    this.admissionCommit = (env.ADMISSION_COMMIT as 'async' | 'sync') ?? 'async';
     this.anonymousRateLimit = env.ANONYMOUS_RATE_LIMIT ?? 120;
     this.upstreamsFile = env.UPSTREAMS_FILE ? resolve(env.UPSTREAMS_FILE) : null;
     this.demo = env.DEMO ? env.DEMO === 'true' : !production && !env.DATABASE_URL;

@@ -87,6 +87,7 @@ describe('validateEnvironment', () => {
     ['API_KEY_PEPPER', 'too-short', {}],
     ['KEYS_MAX_PER_TENANT', '0', {}],
     ['MIGRATIONS_RUN', 'yes', {}],
+    ['ADMISSION_COMMIT', 'off', {}],
     ['LOG_LEVEL', 'loud', {}],
   ])('refuses %s=%s and names it', (name, value, others) => {
     const err = refusal({ ...others, [name]: value });

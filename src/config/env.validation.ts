@@ -172,6 +172,14 @@ export class EnvironmentVariables {
   @IsIn(['bytes', 'o200k'])
   TOKEN_COUNTER?: string;
 
+  /**
+   * How a tool call's admission commits: `async` (PostgreSQL's synchronous_commit
+   * off for that transaction only) or `sync` (waits for the WAL flush).
+   */
+  @IsOptional()
+  @IsIn(['async', 'sync'])
+  ADMISSION_COMMIT?: string;
+
   /** How long SIGTERM waits for in-flight requests before closing anyway. */
   @IsOptional()
   @IsInt()
@@ -188,7 +196,7 @@ export const ENV_NAMES: (keyof EnvironmentVariables)[] = [
   'UPSTREAM_ALLOWED_HOSTS', 'DEMO', 'UPSTREAMS_FILE', 'PLANS_FILE',
   'BILLING_WEBHOOK_SECRET', 'DEFAULT_TOOL_PRICE',
   'OAUTH_ISSUER', 'OAUTH_JWKS_URI', 'OAUTH_AUDIENCE', 'OAUTH_TENANT_CLAIM',
-  'METRICS_TOKEN', 'SHUTDOWN_TIMEOUT_MS', 'TOKEN_COUNTER', 'ANONYMOUS_RATE_LIMIT',
+  'METRICS_TOKEN', 'SHUTDOWN_TIMEOUT_MS', 'TOKEN_COUNTER', 'ANONYMOUS_RATE_LIMIT', 'ADMISSION_COMMIT',
 ];
 
 const NUMERIC: (keyof EnvironmentVariables)[] = ['PORT', 'KEYS_MAX_PER_TENANT', 'DEFAULT_TOOL_PRICE', 'SHUTDOWN_TIMEOUT_MS', 'ANONYMOUS_RATE_LIMIT'];

@@ -3,7 +3,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { DataSource } from 'typeorm';
+import type { AppConfig } from '../../src/config/app-config';
+import { AdmissionStore } from '../../src/plans/domain/billing.repositories';
 import { monthWindow } from '../../src/plans/domain/plan';
+import { PostgresAdmissionStore } from '../../src/plans/infrastructure/typeorm-billing.repositories';
 import { UsageBuffer } from '../../src/usage/application/usage-buffer';
 import { createTestApp, TestApp } from '../support/create-test-app';
 import { createKey, managementToken, setPlan, uniqueTenant } from '../support/factories';
@@ -297,6 +301,20 @@ describe('Plans, rate limits, quotas and credits (e2e)', () => {
     expectConsistentChain(rows, 0);
     // A refused call takes nothing from the quota either.
     expect(await quotaRequests(tenant)).toBe(10);
+    // ADMISSION_COMMIT defaults to async: PostgreSQL committed these admissions with synchronous_commit off.
+    expect((t.app.get(AdmissionStore) as PostgresAdmissionStore).lastCommitMode).toBe('off');
+  });
+
+  it('ADMISSION_COMMIT=sync: the admission commits with synchronous_commit on, and the session keeps its own setting', async () => {
+    const { tenant, keyId } = await tenantOn('credits10');
+    const ds = t.app.get(DataSource);
+    const store = new PostgresAdmissionStore(ds, { admissionCommit: 'sync' } as AppConfig);
+    const period = monthWindow(new Date()).start;
+    const admitted = await store.admit({ tenantId: tenant, period, maxRequests: 100, maxTokens: 1_000_000, price: 1, keyId, tool: 'fake__echo', grant: 10, grantReference: `grant:${tenant}`, keyCap: null });
+    expect(admitted).toMatchObject({ outcome: 'admitted', requests: 1, balance: 9 });
+    expect(store.lastCommitMode).toBe('on');
+    // set_config(…, true) lasts one transaction: connections of the pool keep the server default.
+    expect((await ds.query(`SHOW synchronous_commit`))[0].synchronous_commit).toBe('on');
   });
 
   it('MCP client view of a quota refusal: an isError result that says so in words, with the code and quota_info in _meta', async () => {

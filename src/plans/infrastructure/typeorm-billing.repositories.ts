@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { AppConfig } from '../../config/app-config';
 import { managerOf } from '../../database/typeorm-unit-of-work';
 import type { TransactionContext } from '../../shared/domain/unit-of-work';
 import {
@@ -163,28 +164,56 @@ export class TypeOrmBillingEventRepository extends BillingEventRepository {
   }
 }
 
-/** One round trip: the tollgate_admit() function (migrations/…-AdmitFunction.ts). */
+/**
+ * One round trip: the tollgate_admit() function (migrations/…-AdmitFunction.ts).
+ *
+ * With ADMISSION_COMMIT=async (the default) the statement also sets
+ * synchronous_commit off for its own transaction (set_config(…, true) lasts
+ * until that transaction commits; the function's own SET clause would not,
+ * it ends with the function). The commit then returns without waiting for
+ * the WAL flush: measured on this machine, PostgreSQL's CPU per admission
+ * 445 → 250 µs and one tenant's admissions/s 1,400 → 5,600 (bench/README.md).
+ * Still atomic and exact; what changes is durability on a PostgreSQL *crash*:
+ * the last admissions (at most ~3 × wal_writer_delay, 600 ms by default) can be
+ * lost together with their ledger rows, i.e. those calls go uncounted, never
+ * double-charged. A clean stop flushes everything.
+ */
 @Injectable()
 export class PostgresAdmissionStore extends AdmissionStore {
-  constructor(private readonly ds: DataSource) {
+  private readonly synchronousCommit: 'on' | 'off';
+  /** synchronous_commit as PostgreSQL applied it to the last admission ('on' or 'off'): diagnostics and tests. */
+  lastCommitMode: string | undefined;
+
+  constructor(
+    private readonly ds: DataSource,
+    config: AppConfig,
+  ) {
     super();
+    this.synchronousCommit = config.admissionCommit === 'sync' ? 'on' : 'off';
   }
 
   async admit(i: Parameters<AdmissionStore['admit']>[0]): Promise<AdmitOutcome> {
-    const rows = await this.ds.query(`SELECT * FROM tollgate_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, [
-      i.tenantId,
-      day(i.period),
-      i.maxRequests,
-      i.maxTokens,
-      i.price,
-      i.keyId,
-      i.tool,
-      i.grant,
-      i.grantReference,
-      randomUUID(),
-      randomUUID(),
-      i.keyCap,
-    ]);
+    const rows = await this.ds.query(
+      `SELECT t.*, current_setting('synchronous_commit') AS commit_mode
+         FROM (SELECT set_config('synchronous_commit', $13, true)) AS durability,
+              tollgate_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS t`,
+      [
+        i.tenantId,
+        day(i.period),
+        i.maxRequests,
+        i.maxTokens,
+        i.price,
+        i.keyId,
+        i.tool,
+        i.grant,
+        i.grantReference,
+        randomUUID(),
+        randomUUID(),
+        i.keyCap,
+        this.synchronousCommit,
+      ],
+    );
+    this.lastCommitMode = rows[0]?.commit_mode;
     const r = rows[0];
     if (r.outcome === 'admitted') return { outcome: 'admitted', requests: Number(r.requests), tokens: Number(r.tokens), balance: Number(r.balance) };
     if (r.outcome === 'quota_exceeded') return { outcome: 'quota_exceeded', requests: Number(r.requests ?? 0), tokens: Number(r.tokens ?? 0) };
