@@ -124,7 +124,7 @@ describe('docker-compose.yml (structure; Docker itself is not available here)', 
   it('builds an image that contains what the compose file runs', () => {
     const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/RUN npm run build/);
-    expect(dockerfile).toMatch(/CMD \["node", "dist\/src\/main\.js"\]/);
+    expect(dockerfile).toMatch(/CMD \["node", "--max-semi-space-size=32", "dist\/src\/main\.js"\]/);
     // The migrate service's entry point is compiled from src/cli/main.ts (tsconfig.build.json → dist/).
     expect(existsSync(join(ROOT, 'src', 'cli', 'main.ts'))).toBe(true);
     expect(dockerfile).toMatch(/COPY src \.\/src/);
