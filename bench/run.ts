@@ -481,13 +481,15 @@ async function startTollgate(name: string, workDir: string, databaseUrl: string,
   const entry = SOURCE === 'dist' ? [join(ROOT, 'dist', 'src', 'main.js')] : ['-r', 'ts-node/register/transpile-only', join(ROOT, 'src', 'main.ts')];
   const logFile = join(dataDir, 'tollgate.log');
   const extra: Record<string, string> = {
-    NODE_ENV: 'development',
+    // Not production (the bench signs its JWTs with JWT_SECRET) but not development either: JSON logs, as in production, not pino-pretty.
+    NODE_ENV: 'test',
     HOST: '127.0.0.1',
     PORT: String(port),
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     DATABASE_URL: databaseUrl,
     DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
+    // The product's default: one JSON line per request (BENCH_LOG_LEVEL=warn measures without them).
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'log',
     JWT_SECRET,
     API_KEY_PEPPER: PEPPER,
     UPSTREAM_ALLOWED_HOSTS: '127.0.0.1,localhost',
