@@ -11,7 +11,7 @@
  */
 import { ChildProcess, execSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createConnection, createServer } from 'node:net';
@@ -747,16 +747,15 @@ async function postJson(url: string, body: unknown, headers: Record<string, stri
 }
 
 function spawnChild(name: string, args: string[], extraEnv: Record<string, string | undefined>, stdio: 'ignore' | 'pipe', logFile?: string, replaceEnv = false): ChildProcess {
+  // A log file is handed to the child as its stdout: piped through this process (busy generating load),
+  // the pipe filled up and Tollgate's logger spent a quarter of its CPU retrying EAGAIN.
+  const out = logFile ? openSync(logFile, 'a') : null;
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: replaceEnv ? extraEnv : { ...process.env, ...extraEnv },
-    stdio: ['ignore', stdio, stdio],
+    stdio: ['ignore', out ?? stdio, out ?? stdio],
   });
-  if (logFile) {
-    const out = createWriteStream(logFile);
-    child.stdout?.pipe(out);
-    child.stderr?.pipe(out);
-  }
+  if (out !== null) closeSync(out);
   child.once('exit', (code, signal) => {
     if (code && code !== 0) log(`${name} exited with ${code ?? signal}`);
   });

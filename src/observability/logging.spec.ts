@@ -21,7 +21,7 @@ const request = (over: Partial<Record<string, unknown>> = {}) =>
     method: 'GET',
     url: '/api/v1/mcp/tools?x=1',
     ip: '127.0.0.1',
-    headers: { 'x-api-key': 'tg_live_secret', authorization: 'Bearer abc', accept: '*/*' },
+    headers: { 'x-api-key': 'tg_live_secret', authorization: 'Bearer abc', cookie: 'session=s', accept: '*/*', 'user-agent': 'agent/1.0' },
     routeOptions: { url: '/api/v1/mcp/tools' },
     agent: { tenantId: 'acme', keyId: 'k1' },
     ...over,
@@ -43,7 +43,8 @@ describe('RequestLog', () => {
       latency_ms: 1.235,
       req: { method: 'GET', url: '/api/v1/mcp/tools?x=1', remote_address: '127.0.0.1' },
     });
-    expect(lines[0].req.headers).toEqual({ 'x-api-key': '[redacted]', authorization: '[redacted]', accept: '*/*' });
+    // An allow-list: credentials never reach the line (and there is nothing left to redact).
+    expect(lines[0].req.headers).toEqual({ 'user-agent': 'agent/1.0' });
   });
 
   it('logs 4xx and aborted requests as warn, 5xx as error, and skips quiet routes only when they succeed', () => {
@@ -61,6 +62,14 @@ describe('RequestLog', () => {
       [50, 'request completed', 503],
     ]);
     expect(lines[1].aborted).toBe(true);
+  });
+
+  it('still redacts secrets in other lines of the same logger', () => {
+    const { logger, lines } = capture();
+    new RequestLog(logger).completed(request(), 200, 1, false);
+    logger.info({ req: { headers: { authorization: 'Bearer abc' } }, token: 'tg_live_secret' }, 'other');
+    expect(lines[1].req.headers.authorization).toBe('[redacted]');
+    expect(lines[1].token).toBe('[redacted]');
   });
 
   it('writes nothing for successful requests at LOG_LEVEL=warn', () => {

@@ -179,12 +179,15 @@ describe('Request logs (O4)', () => {
       req: { id: 'log-test-req-1', method: 'GET', url: '/api/v1/mcp/tools' },
     });
     expect(typeof line!.latency_ms).toBe('number');
-    expect(line!.req.headers['x-api-key']).toBe('[redacted]');
+    // Only harmless headers are logged: the credential headers are not in the line at all.
+    expect(line!.req.headers).not.toHaveProperty('x-api-key');
+    expect(line!.req.headers).not.toHaveProperty('authorization');
     // The management call that created the key logged its tenant, and no line holds a secret.
     expect(lines.some((l) => l.route === '/api/v1/api-keys' && l.tenant_id === tenant && l.res?.status === 201)).toBe(true);
     expect(raw).not.toContain(key.token);
     expect(raw).not.toContain(admin);
-    expect(lines.filter((l) => l.key_id === key.id && l.req?.headers?.authorization === '[redacted]')).toHaveLength(1);
+    // Both agent requests (X-API-Key, then the key as a Bearer token) were logged with the key id, neither with its secret.
+    expect(lines.filter((l) => l.key_id === key.id && l.route === '/api/v1/mcp/tools')).toHaveLength(2);
   });
 
   it('is silent at LOG_LEVEL=silent (the test default)', async () => {
