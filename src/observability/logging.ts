@@ -33,20 +33,15 @@ export const REDACTED_PATHS = [
   '*.secret',
 ];
 
-const LOG_BUFFER_BYTES = 4096;
-const LOG_FLUSH_MS = 250;
-
 const QUIET_ROUTES = new Set(['/health/live', '/health/ready', '/metrics']);
 
 /**
  * The process's one pino logger: JSON lines, secrets redacted, pretty output
  * only in development and only when pino-pretty is installed (a devDependency).
  *
- * stdout is written in blocks of LOG_BUFFER_BYTES (sonic-boom `minLength`),
- * flushed at least every LOG_FLUSH_MS: pino's default is one write(2) per line,
- * and a write per request cost more than the rest of the log line
- * (bench/README.md). pino flushes what is buffered when the process exits
- * (graceful shutdown included); a hard crash can lose the last 250 ms of lines.
+ * Lines go to stdout with pino's default synchronous writes: writing them in
+ * 4 KB blocks (sonic-boom minLength) made no measurable difference in the
+ * bench, so the simpler behaviour, which loses nothing on a crash, stays.
  */
 export function createRootLogger(config: AppConfig, destination: LogDestination): Logger {
   const pretty = !destination.stream && config.nodeEnv === 'development' && prettyAvailable();
@@ -57,12 +52,7 @@ export function createRootLogger(config: AppConfig, destination: LogDestination)
       ? { transport: { target: 'pino-pretty', options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l', messageFormat: '{if context}[{context}] {end}{msg}', ignore: 'pid,hostname,context' } } }
       : {}),
   };
-  if (destination.stream) return pino(options, destination.stream);
-  if (pretty) return pino(options);
-  const stdout = pino.destination({ dest: 1, sync: true, minLength: LOG_BUFFER_BYTES });
-  // Lines wait at most LOG_FLUSH_MS when traffic is too low to fill the buffer.
-  setInterval(() => stdout.flush(), LOG_FLUSH_MS).unref();
-  return pino(options, stdout);
+  return destination.stream ? pino(options, destination.stream) : pino(options);
 }
 
 /** Injection token of the root pino logger (see ObservabilityModule). */
