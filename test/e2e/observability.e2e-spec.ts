@@ -190,6 +190,40 @@ describe('Request logs (O4)', () => {
     expect(lines.filter((l) => l.key_id === key.id && l.route === '/api/v1/mcp/tools')).toHaveLength(2);
   });
 
+  it('a client that hangs up before its answer leaves a warn line "request aborted"', async () => {
+    const fake = await new FakeUpstream().start();
+    try {
+      const tenant = uniqueTenant('logs-abort');
+      const admin = managementToken({ tenantId: tenant });
+      expect((await t.request({ method: 'POST', url: '/api/v1/mcp/servers', token: admin, body: { name: 'slowpoke', url: fake.url } })).status).toBe(201);
+      const key = await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['slowpoke__*'] } });
+      await t.app.listen({ port: 0, host: '127.0.0.1' });
+      const address = t.app.getHttpServer().address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const controller = new AbortController();
+      const call = fetch(`http://127.0.0.1:${port}/api/v1/mcp/tools/slowpoke__slow/call`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': key.token, 'x-request-id': 'log-test-abort-1' },
+        body: JSON.stringify({ arguments: { ms: 1500 } }),
+        signal: controller.signal,
+      }).catch((err: Error) => err);
+      await new Promise((r) => setTimeout(r, 300));
+      controller.abort();
+      expect((await call as Error).name).toBe('AbortError');
+      const deadline = Date.now() + 3_000;
+      while (!lines.some((l) => l.request_id === 'log-test-abort-1') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(lines.find((l) => l.request_id === 'log-test-abort-1')).toMatchObject({
+        level: 40,
+        msg: 'request aborted',
+        aborted: true,
+        route: '/api/v1/mcp/tools/:name/call',
+        key_id: key.id,
+      });
+    } finally {
+      await fake.stop();
+    }
+  });
+
   it('is silent at LOG_LEVEL=silent (the test default)', async () => {
     const quiet: string[] = [];
     const sink = new Writable({
