@@ -125,8 +125,10 @@ export function instrumentHttp(app: NestFastifyApplication): void {
         inFlight.finished(reply.raw);
         metrics.httpInFlight.dec();
         const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-        metrics.httpRequest(request.method, routeOf(request), reply.raw.statusCode, seconds);
-        log.completed(request, reply.raw.statusCode, seconds * 1000, aborted);
+        // Fastify builds a new routeOptions object on every read: once per request.
+        const route = routeOf(request);
+        metrics.httpRequest(request.method, route, reply.raw.statusCode, seconds);
+        log.completed(request, route, reply.raw.statusCode, seconds * 1000, aborted);
       };
       reply.raw.once('finish', () => end(false));
       // 'close' first: the client went away before the response was written.

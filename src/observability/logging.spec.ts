@@ -30,7 +30,7 @@ const request = (over: Partial<Record<string, unknown>> = {}) =>
 describe('RequestLog', () => {
   it('writes one line with route, tenant, key, status and latency, headers redacted', () => {
     const { logger, lines } = capture();
-    new RequestLog(logger).completed(request(), 200, 1.23456, false);
+    new RequestLog(logger).completed(request(), '/api/v1/mcp/tools', 200, 1.23456, false);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({
       level: 30,
@@ -50,11 +50,11 @@ describe('RequestLog', () => {
   it('logs 4xx and aborted requests as warn, 5xx as error, and skips quiet routes only when they succeed', () => {
     const { logger, lines } = capture();
     const log = new RequestLog(logger);
-    log.completed(request(), 404, 1, false);
-    log.completed(request(), 200, 1, true);
-    log.completed(request(), 503, 1, false);
-    log.completed(request({ url: '/health/live', routeOptions: { url: '/health/live' } }), 200, 1, false);
-    log.completed(request({ url: '/health/ready', routeOptions: { url: '/health/ready' } }), 503, 1, false);
+    log.completed(request(), '/api/v1/mcp/tools', 404, 1, false);
+    log.completed(request(), '/api/v1/mcp/tools', 200, 1, true);
+    log.completed(request(), '/api/v1/mcp/tools', 503, 1, false);
+    log.completed(request({ url: '/health/live' }), '/health/live', 200, 1, false);
+    log.completed(request({ url: '/health/ready' }), '/health/ready', 503, 1, false);
     expect(lines.map((l) => [l.level, l.msg, l.res.status])).toEqual([
       [40, 'request completed', 404],
       [40, 'request aborted', 200],
@@ -66,7 +66,7 @@ describe('RequestLog', () => {
 
   it('still redacts secrets in other lines of the same logger', () => {
     const { logger, lines } = capture();
-    new RequestLog(logger).completed(request(), 200, 1, false);
+    new RequestLog(logger).completed(request(), '/api/v1/mcp/tools', 200, 1, false);
     logger.info({ req: { headers: { authorization: 'Bearer abc' } }, token: 'tg_live_secret' }, 'other');
     expect(lines[1].req.headers.authorization).toBe('[redacted]');
     expect(lines[1].token).toBe('[redacted]');
@@ -74,7 +74,7 @@ describe('RequestLog', () => {
 
   it('writes nothing for successful requests at LOG_LEVEL=warn', () => {
     const { logger, lines } = capture('warn');
-    new RequestLog(logger).completed(request(), 200, 1, false);
+    new RequestLog(logger).completed(request(), '/api/v1/mcp/tools', 200, 1, false);
     expect(lines).toEqual([]);
   });
 });

@@ -80,7 +80,8 @@ export class RequestLog {
     this.logger = root.child({}, { redact: { paths: [] } });
   }
 
-  completed(request: FastifyRequest, status: number, latencyMs: number, aborted: boolean): void {
+  /** `route`: the route template (`routeOf`), or `unmatched`. */
+  completed(request: FastifyRequest, route: string, status: number, latencyMs: number, aborted: boolean): void {
     const level: Level = status >= 500 ? 'error' : status >= 400 || aborted ? 'warn' : 'info';
     if (!this.logger.isLevelEnabled(level)) return;
     const path = request.url.split('?', 1)[0];
@@ -89,7 +90,7 @@ export class RequestLog {
     this.logger[level](
       {
         request_id: String(request.id),
-        route: request.routeOptions?.url ?? 'unmatched',
+        route,
         tenant_id: fields.agent?.tenantId ?? fields.principal?.tenantId,
         key_id: fields.agent?.keyId,
         user: fields.principal?.sub,

@@ -1,7 +1,7 @@
 import { OnApplicationShutdown } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
-import type { LimitWindow, MultiWindowLimiter, MultiWindowResult } from './multi-window-limiter';
+import { hitSequentially, type LimitWindow, type MultiWindowLimiter, type MultiWindowResult } from './multi-window-limiter';
 
 interface Window {
   hits: number;
@@ -32,15 +32,8 @@ export class MemoryThrottlerStorage implements ThrottlerStorage, MultiWindowLimi
   }
 
   /** `increment` window after window, stopping at the first window that blocks (later ones are not counted). */
-  async hitAll(windows: readonly LimitWindow[]): Promise<MultiWindowResult> {
-    const records: ThrottlerStorageRecord[] = [];
-    for (let i = 0; i < windows.length; i++) {
-      const w = windows[i];
-      const record = this.hit(w.key, w.ttlMs, w.limit, w.blockDurationMs, w.name);
-      records.push(record);
-      if (record.isBlocked) return { blockedIndex: i, records };
-    }
-    return { blockedIndex: -1, records };
+  hitAll(windows: readonly LimitWindow[]): Promise<MultiWindowResult> {
+    return hitSequentially(this, windows);
   }
 
   onApplicationShutdown(): void {
