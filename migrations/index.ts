@@ -5,6 +5,7 @@ import { PlansCreditsUsage1764489600000 } from './1764489600000-PlansCreditsUsag
 import { Alerts1764576000000 } from './1764576000000-Alerts';
 import { AdmitFunction1764662400000 } from './1764662400000-AdmitFunction';
 import { KeyCreditCap1764748800000 } from './1764748800000-KeyCreditCap';
+import { AdmitBatch1764835200000 } from './1764835200000-AdmitBatch';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -18,4 +19,5 @@ export const MIGRATIONS = [
   Alerts1764576000000,
   AdmitFunction1764662400000,
   KeyCreditCap1764748800000,
+  AdmitBatch1764835200000,
 ];

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import { managerOf } from '../../database/typeorm-unit-of-work';
+import { KeyedBatcher } from '../../shared/domain/keyed-batcher';
 import type { TransactionContext } from '../../shared/domain/unit-of-work';
 import {
   CreditAccount,
@@ -164,8 +165,19 @@ export class TypeOrmBillingEventRepository extends BillingEventRepository {
   }
 }
 
+type AdmitInput = Parameters<AdmissionStore['admit']>[0];
+
 /**
- * One round trip: the tollgate_admit() function (migrations/…-AdmitFunction.ts).
+ * Admissions go to PostgreSQL in batches per (tenant, month): one statement,
+ * the tollgate_admit_many() function (migrations/…-AdmitBatch.ts), decides the
+ * calls queued for a tenant in order, exactly as if each ran alone. A lone call
+ * goes at once; calls arriving while one of the tenant's batches is in flight
+ * wait for it and go together in the next (KeyedBatcher). They would have
+ * waited anyway: every admission of a tenant locks the same quota and credit
+ * rows. Measured (bench/README.md): PostgreSQL CPU per admission ~700 → ~100 µs
+ * when ten come together. Other tenants' batches run in parallel on the pool.
+ * If the statement fails, every call of that batch fails with the error (the
+ * same as when each call had its own statement and PostgreSQL went away).
  *
  * With ADMISSION_COMMIT=async (the default) the statement also sets
  * synchronous_commit off for its own transaction (set_config(…, true) lasts
@@ -180,9 +192,12 @@ export class TypeOrmBillingEventRepository extends BillingEventRepository {
  */
 @Injectable()
 export class PostgresAdmissionStore extends AdmissionStore {
+  /** Calls per statement at most: a batch holds the tenant's rows for the whole statement. */
+  static readonly MAX_BATCH = 100;
   private readonly synchronousCommit: 'on' | 'off';
   /** synchronous_commit as PostgreSQL applied it to the last admission ('on' or 'off'): diagnostics and tests. */
   lastCommitMode: string | undefined;
+  readonly batcher = new KeyedBatcher<AdmitInput, AdmitOutcome>((_key, items) => this.admitBatch(items), PostgresAdmissionStore.MAX_BATCH);
 
   constructor(
     private readonly ds: DataSource,
@@ -192,33 +207,55 @@ export class PostgresAdmissionStore extends AdmissionStore {
     this.synchronousCommit = config.admissionCommit === 'sync' ? 'on' : 'off';
   }
 
-  async admit(i: Parameters<AdmissionStore['admit']>[0]): Promise<AdmitOutcome> {
-    const rows = await this.ds.query(
+  admit(i: AdmitInput): Promise<AdmitOutcome> {
+    return this.batcher.submit(`${i.tenantId}\u0000${day(i.period)}`, i);
+  }
+
+  /** Calls of one tenant and month, in order: one statement, one outcome per call. */
+  private async admitBatch(items: AdmitInput[]): Promise<AdmitOutcome[]> {
+    const { tenantId, period } = items[0];
+    const rows: AdmitRow[] = await this.ds.query(
       `SELECT t.*, current_setting('synchronous_commit') AS commit_mode
          FROM (SELECT set_config('synchronous_commit', $13, true)) AS durability,
-              tollgate_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS t`,
+              tollgate_admit_many($1, $2, $3::bigint[], $4::bigint[], $5::bigint[], $6::uuid[], $7::text[],
+                                  $8::bigint[], $9::text[], $10::uuid[], $11::uuid[], $12::bigint[]) AS t`,
       [
-        i.tenantId,
-        day(i.period),
-        i.maxRequests,
-        i.maxTokens,
-        i.price,
-        i.keyId,
-        i.tool,
-        i.grant,
-        i.grantReference,
-        randomUUID(),
-        randomUUID(),
-        i.keyCap,
+        tenantId,
+        day(period),
+        items.map((i) => i.maxRequests),
+        items.map((i) => i.maxTokens),
+        items.map((i) => i.price),
+        items.map((i) => i.keyId),
+        items.map((i) => i.tool),
+        items.map((i) => i.grant),
+        items.map((i) => i.grantReference),
+        items.map(() => randomUUID()),
+        items.map(() => randomUUID()),
+        items.map((i) => i.keyCap),
         this.synchronousCommit,
       ],
     );
     this.lastCommitMode = rows[0]?.commit_mode;
-    const r = rows[0];
-    if (r.outcome === 'admitted') return { outcome: 'admitted', requests: Number(r.requests), tokens: Number(r.tokens), balance: Number(r.balance) };
-    if (r.outcome === 'quota_exceeded') return { outcome: 'quota_exceeded', requests: Number(r.requests ?? 0), tokens: Number(r.tokens ?? 0) };
-    // key_cap_exceeded reports the key's spend this month in `requests`.
-    if (r.outcome === 'key_cap_exceeded') return { outcome: 'key_cap_exceeded', balance: Number(r.balance), keySpent: Number(r.requests) };
-    return { outcome: 'insufficient_credits', balance: Number(r.balance) };
+    const out = new Array<AdmitOutcome>(items.length);
+    for (const r of rows) out[r.ord - 1] = toOutcome(r);
+    if (rows.length !== items.length || out.includes(undefined as never)) throw new Error(`tollgate_admit_many answered ${rows.length} rows for ${items.length} calls`);
+    return out;
   }
+}
+
+interface AdmitRow {
+  ord: number;
+  outcome: string;
+  requests: string | null;
+  tokens: string | null;
+  balance: string | null;
+  commit_mode: string;
+}
+
+function toOutcome(r: AdmitRow): AdmitOutcome {
+  if (r.outcome === 'admitted') return { outcome: 'admitted', requests: Number(r.requests), tokens: Number(r.tokens), balance: Number(r.balance) };
+  if (r.outcome === 'quota_exceeded') return { outcome: 'quota_exceeded', requests: Number(r.requests ?? 0), tokens: Number(r.tokens ?? 0) };
+  // key_cap_exceeded reports the key's spend this month in `requests`.
+  if (r.outcome === 'key_cap_exceeded') return { outcome: 'key_cap_exceeded', balance: Number(r.balance), keySpent: Number(r.requests) };
+  return { outcome: 'insufficient_credits', balance: Number(r.balance) };
 }
