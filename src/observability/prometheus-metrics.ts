@@ -105,6 +105,19 @@ export class PrometheusMetrics extends Metrics {
     });
   }
 
+  /** A counter whose total another component keeps (read on scrape, e.g. admission statements sent). */
+  counterFrom(name: string, help: string, read: () => number): void {
+    new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  }
+
   keyVerified(outcome: KeyVerificationOutcome): void {
     this.keyVerifications.inc({ outcome });
   }

@@ -1,8 +1,9 @@
-import { Module } from '@nestjs/common';
+import { Module, OnModuleInit } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AlertsModule } from '../alerts/alerts.module';
 import { AuditModule } from '../audit/audit.module';
 import { AuthModule } from '../auth/auth.module';
+import { PrometheusMetrics } from '../observability/prometheus-metrics';
 import { RedisConnection } from '../redis/redis.module';
 import { BillingWebhookService } from './application/billing-webhook.service';
 import { CallAdmission } from './application/call-admission.service';
@@ -64,4 +65,17 @@ import {
   ],
   exports: [SubscriptionsService, CreditsService, CallAdmission, AgentThrottlerGuard, AuthFailureLimiter],
 })
-export class PlansModule {}
+export class PlansModule implements OnModuleInit {
+  constructor(
+    private readonly metrics: PrometheusMetrics,
+    private readonly admissions: AdmissionStore,
+  ) {}
+
+  onModuleInit(): void {
+    if (!(this.admissions instanceof PostgresAdmissionStore)) return;
+    const { batcher } = this.admissions;
+    // calls ÷ statements = the mean batch size: how much a tenant's concurrent calls share their admission.
+    this.metrics.counterFrom('tollgate_admission_statements_total', 'Admission statements sent to PostgreSQL (one per batch of a tenant\'s calls).', () => batcher.batches);
+    this.metrics.counterFrom('tollgate_admission_calls_total', 'Tool calls decided by those statements.', () => batcher.items);
+  }
+}

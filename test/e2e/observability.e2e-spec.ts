@@ -93,6 +93,9 @@ describe('Metrics at /metrics (O3)', () => {
     expect(sample(text, 'tollgate_upstream_call_duration_seconds_count', { upstream: 'obs', outcome: 'error' })).toBe(1);
     expect(sample(text, 'tollgate_upstream_errors_total', { upstream: 'obs', code: 'upstream_error' })).toBe(1);
     expect(sample(text, 'tollgate_usage_buffer_depth')).toBeGreaterThanOrEqual(0);
+    // Five admissions (3 served, 1 refunded after the upstream failed, 1 refused for credits), one after the other: a statement each.
+    expect(sample(text, 'tollgate_admission_calls_total')).toBe(5);
+    expect(sample(text, 'tollgate_admission_statements_total')).toBe(5);
     expect(sample(text, 'tollgate_process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(text).toContain('# TYPE tollgate_http_request_duration_seconds histogram');
   });
