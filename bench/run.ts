@@ -94,6 +94,12 @@ interface Row {
   bytesPerResponse: number;
   /** CPU time per request in the measured window, µs, per process (utime+stime from /proc; the load generator from process.cpuUsage()). */
   cpuUsPerReq: { tollgate: number | null; upstream: number | null; loadGenerator: number; postgres: number | null };
+  /**
+   * The machine during the measured window, % of all CPU time (/proc/stat): `steal` is time the
+   * hypervisor gave our vCPUs to someone else. With steal above a few %, absolute req/s say more
+   * about the host than about Tollgate; compare ratios and CPU per request.
+   */
+  machine: { stealPct: number | null; idlePct: number | null };
 }
 
 interface Load {
@@ -569,9 +575,10 @@ async function bulkInsertFiller(db: PgClient, _hasher: KeyHasher, n: number): Pr
 
 async function measure(scenario: string, label: string, role: Row['role'], load: Load, connections: number, pids: Pids): Promise<Row> {
   if (WARMUP_S > 0) await cannon(load, connections, WARMUP_S);
-  const before = { tollgate: cpuMsOf(pids.tollgate), upstream: cpuMsOf(pids.upstream), postgres: postgresCpuMs(), self: process.cpuUsage() };
+  const before = { tollgate: cpuMsOf(pids.tollgate), upstream: cpuMsOf(pids.upstream), postgres: postgresCpuMs(), self: process.cpuUsage(), machine: machineTicks() };
   const r = await cannon(load, connections, DURATION_S);
   const self = process.cpuUsage(before.self);
+  const machine = machineShare(before.machine, machineTicks());
   const perReq = (ms: number | null, prev: number | null) =>
     ms === null || prev === null || !r.requests.total ? null : Math.round(((ms - prev) * 1000) / r.requests.total);
   const row: Row = {
@@ -597,13 +604,33 @@ async function measure(scenario: string, label: string, role: Row['role'], load:
       loadGenerator: Math.round((self.user + self.system) / Math.max(1, r.requests.total)),
       postgres: perReq(postgresCpuMs(), before.postgres),
     },
+    machine,
   };
   const bad = row.non2xx + row.errors + row.timeouts + row.mismatches;
   log(
     `${scenario} ${role.padEnd(8)} c=${String(connections).padEnd(3)} ${row.reqPerSec.toFixed(0).padStart(6)} req/s  p50 ${row.p50Ms} ms  p99 ${row.p99Ms} ms  ${label}` +
-      `  (${row.requests} requests${bad ? `; non2xx ${row.non2xx}, errors ${row.errors}, timeouts ${row.timeouts}, bad bodies ${row.mismatches}` : ', all 2xx with the expected body'})`,
+      `  (${row.requests} requests${bad ? `; non2xx ${row.non2xx}, errors ${row.errors}, timeouts ${row.timeouts}, bad bodies ${row.mismatches}` : ', all 2xx with the expected body'})` +
+      (row.machine.stealPct !== null && row.machine.stealPct >= 5 ? `  [steal ${row.machine.stealPct} %: the host took CPU from this VM]` : ''),
   );
   return row;
+}
+
+/** The aggregate `cpu` line of /proc/stat: [idle, steal, total] in ticks; null off Linux. */
+function machineTicks(): [number, number, number] | null {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already counted in user)
+    const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
+    return [cpu[3] + cpu[4], cpu[7] ?? 0, total];
+  } catch {
+    return null;
+  }
+}
+
+function machineShare(a: [number, number, number] | null, b: [number, number, number] | null): Row['machine'] {
+  if (!a || !b || b[2] <= a[2]) return { stealPct: null, idlePct: null };
+  const pct = (i: number) => Math.round((1000 * (b[i] - a[i])) / (b[2] - a[2])) / 10;
+  return { idlePct: pct(0), stealPct: pct(1) };
 }
 
 let clockTicks: number | null = null;
@@ -684,7 +711,7 @@ function cannon(load: Load, connections: number, duration: number): Promise<auto
 }
 
 function printTable(rows: Row[]): void {
-  const header = ['scenario', 'target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'p50×', 'p99 +ms', 'CPU µs/req TG/up/gen/pg', 'non-2xx/err/bad'];
+  const header = ['scenario', 'target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'p50×', 'p99 +ms', 'CPU µs/req TG/up/gen/pg', 'non-2xx/err/bad', 'steal/idle %'];
   const lines = rows.map((r) => [
     `${r.scenario} ${r.role}`,
     r.target,
@@ -697,6 +724,7 @@ function printTable(rows: Row[]): void {
     r.p99OverheadMs === null ? '' : r.p99OverheadMs.toFixed(1),
     `${r.cpuUsPerReq.tollgate ?? '?'}/${r.cpuUsPerReq.upstream ?? '?'}/${r.cpuUsPerReq.loadGenerator}/${r.cpuUsPerReq.postgres ?? '?'}`,
     `${r.non2xx}/${r.errors + r.timeouts}/${r.mismatches}`,
+    r.machine.stealPct === null ? '?' : `${r.machine.stealPct}/${r.machine.idlePct}`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cells: string[]) => `| ${cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;

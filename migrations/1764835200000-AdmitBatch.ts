@@ -72,7 +72,8 @@ export class AdmitBatch1764835200000 implements MigrationInterface {
 
         FOR i IN 1 .. n LOOP
           ord := i;
-          IF NOT (v_requests < p_max_requests[i] AND v_tokens < p_max_tokens[i]) THEN
+          -- coalesce: a NULL limit refuses, as tollgate_admit()'s conditional UPDATE does.
+          IF NOT coalesce(v_requests < p_max_requests[i] AND v_tokens < p_max_tokens[i], false) THEN
             outcome := 'quota_exceeded'; requests := v_requests; tokens := v_tokens; balance := NULL;
             RETURN NEXT;
             CONTINUE;
