@@ -21,6 +21,9 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * refund path use, so old and new replicas cannot deadlock during a rolling
  * upgrade) and written once at the end; the ledger rows are inserted in call
  * order. A key with no cap never reads key_spend (its spend is added once).
+ * One difference no reader can see: tollgate_admit() left a key_spend row of 0
+ * behind a refused cap check; this function writes key_spend only for charges
+ * (a missing row already reads as 0 everywhere).
  *
  * tollgate_admit() stays: replicas of the previous version call it until
  * they are replaced.
@@ -61,6 +64,13 @@ export class AdmitBatch1764835200000 implements MigrationInterface {
       BEGIN
         IF n = 0 THEN
           RETURN;
+        END IF;
+        IF array_length(p_max_requests, 1) IS DISTINCT FROM n OR array_length(p_max_tokens, 1) IS DISTINCT FROM n
+           OR array_length(p_key, 1) IS DISTINCT FROM n OR array_length(p_tool, 1) IS DISTINCT FROM n
+           OR array_length(p_grant, 1) IS DISTINCT FROM n OR array_length(p_grant_ref, 1) IS DISTINCT FROM n
+           OR array_length(p_grant_id, 1) IS DISTINCT FROM n OR array_length(p_charge_id, 1) IS DISTINCT FROM n
+           OR array_length(p_key_cap, 1) IS DISTINCT FROM n THEN
+          RAISE EXCEPTION 'tollgate_admit_many: every array must hold % calls', n USING ERRCODE = '22023';
         END IF;
         SELECT q.requests, q.tokens INTO v_requests, v_tokens FROM quota_counters q
           WHERE q.tenant_id = p_tenant AND q.period = p_period FOR UPDATE;
@@ -106,6 +116,9 @@ export class AdmitBatch1764835200000 implements MigrationInterface {
           END IF;
 
           IF p_price[i] > 0 THEN
+            IF p_key[i] IS NULL THEN
+              RAISE EXCEPTION 'tollgate_admit_many: call % is charged but has no key', i USING ERRCODE = '22004';
+            END IF;
             k := array_position(s_key, p_key[i]);
             IF k IS NULL THEN
               s_key := s_key || p_key[i]; s_spent := s_spent || NULL::bigint; s_added := s_added || 0::bigint;
@@ -149,6 +162,9 @@ export class AdmitBatch1764835200000 implements MigrationInterface {
         IF array_length(s_key, 1) > 0 THEN
           INSERT INTO key_spend (key_id, period, credits)
             SELECT s.key_id, p_period, s.added FROM unnest(s_key, s_added) AS s(key_id, added) WHERE s.added > 0
+            -- In key order: two tenants' batches can charge the same OAuth subject (its key id does not
+            -- depend on the tenant) without holding a common lock; one order for all avoids a deadlock.
+            ORDER BY s.key_id
             ON CONFLICT (key_id, period) DO UPDATE SET credits = key_spend.credits + EXCLUDED.credits;
         END IF;
       END $$`);

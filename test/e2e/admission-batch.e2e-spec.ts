@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { DataSource } from 'typeorm';
 import { AdmissionStore, AdmitOutcome } from '../../src/plans/domain/billing.repositories';
 import { PostgresAdmissionStore } from '../../src/plans/infrastructure/typeorm-billing.repositories';
+import { DATABASE_BUSY_CODE, isDatabaseUnavailable } from '../../src/shared/http/database-errors';
 import { createTestApp, TestApp } from '../support/create-test-app';
 import { uniqueTenant } from '../support/factories';
 
@@ -13,15 +14,21 @@ interface Call {
   price: number;
   key: number;
   cap: number | null;
+  /** The plan's limits and grant as this call saw them (a plan change can land mid-batch). */
+  quotaBump: number;
+  tokensLimit: number;
+  grant: number;
 }
 
 interface Scenario {
   quota: number;
-  maxTokens: number;
-  grant: number;
+  startRequests: number;
+  startTokens: number;
   startBalance: number;
+  /** The account's last monthly grant: none, last month, this month (PERIOD) or a later one. */
+  lastGrant: string | null;
   calls: Call[];
-  chunks: number[];
+  waves: number[];
 }
 
 /**
@@ -47,16 +54,21 @@ describe('Admissions in batches (e2e, real PostgreSQL)', () => {
     await t?.close();
   });
 
-  async function freshTenant(label: string, startBalance: number): Promise<string> {
+  async function freshTenant(label: string, sc?: Scenario): Promise<string> {
     const tenant = uniqueTenant(label);
     await ds.query(`INSERT INTO tenants (id) VALUES ($1)`, [tenant]);
-    if (startBalance > 0) await ds.query(`INSERT INTO credit_accounts (tenant_id, balance) VALUES ($1, $2)`, [tenant, startBalance]);
+    if (sc && (sc.startRequests > 0 || sc.startTokens > 0)) {
+      await ds.query(`INSERT INTO quota_counters (tenant_id, period, requests, tokens) VALUES ($1, $2, $3, $4)`, [tenant, PERIOD, sc.startRequests, sc.startTokens]);
+    }
+    if (sc && (sc.startBalance > 0 || sc.lastGrant !== null)) {
+      await ds.query(`INSERT INTO credit_accounts (tenant_id, balance, last_grant_period) VALUES ($1, $2, $3)`, [tenant, sc.startBalance, sc.lastGrant]);
+    }
     return tenant;
   }
 
   /** Everything an admission writes, with key ids replaced by their index so two tenants compare. */
   async function stateOf(tenant: string, keys: string[]) {
-    const [quota] = await ds.query(`SELECT requests FROM quota_counters WHERE tenant_id = $1 AND period = $2`, [tenant, PERIOD]);
+    const [quota] = await ds.query(`SELECT requests, tokens FROM quota_counters WHERE tenant_id = $1 AND period = $2`, [tenant, PERIOD]);
     const [account] = await ds.query(`SELECT balance, to_char(last_grant_period, 'YYYY-MM-DD') AS last FROM credit_accounts WHERE tenant_id = $1`, [tenant]);
     const ledger: { type: string; amount: string; balance_after: string; key_id: string | null; tool: string | null; reference: string | null }[] = await ds.query(
       `SELECT type, amount, balance_after, key_id, tool, reference FROM credit_transactions WHERE tenant_id = $1 ORDER BY seq`,
@@ -64,7 +76,7 @@ describe('Admissions in batches (e2e, real PostgreSQL)', () => {
     );
     const spend: { key_id: string; credits: string }[] = await ds.query(`SELECT key_id, credits FROM key_spend WHERE key_id = ANY($1::uuid[]) AND period = $2`, [keys, PERIOD]);
     return {
-      requests: quota ? Number(quota.requests) : 0,
+      quotaRow: quota ? { requests: Number(quota.requests), tokens: Number(quota.tokens) } : null,
       balance: account ? Number(account.balance) : null,
       lastGrant: account?.last ?? null,
       ledger: ledger.map((r) => ({
@@ -75,74 +87,117 @@ describe('Admissions in batches (e2e, real PostgreSQL)', () => {
         tool: r.tool,
         reference: r.reference,
       })),
+      // tollgate_admit() leaves a 0 row behind a refused cap check, tollgate_admit_many() none: both read as 0.
       spend: keys.map((k) => Number(spend.find((s) => s.key_id === k)?.credits ?? 0)),
     };
   }
 
-  const args = (s: Scenario, c: Call, i: number, keys: string[]) => ({
-    maxRequests: s.quota,
-    maxTokens: s.maxTokens,
+  const QUOTA = 10;
+  const args = (c: Call, i: number, keys: string[]) => ({
+    maxRequests: QUOTA + c.quotaBump,
+    maxTokens: c.tokensLimit,
     price: c.price,
     key: keys[c.key],
-    tool: `up__tool_${i % 2}`,
-    grant: s.grant,
-    grantRef: `monthly:2026-11:test`,
+    tool: `up__tool_${i % 3}`,
+    grant: c.grant,
+    grantRef: `monthly:2026-11:${c.grant}`,
     cap: c.cap,
   });
 
-  it('decides a batch exactly as the same calls one by one through tollgate_admit() (property, 60 random sequences)', async () => {
-    const call = fc.record({ price: fc.integer({ min: 0, max: 4 }), key: fc.integer({ min: 0, max: KEYS - 1 }), cap: fc.option(fc.integer({ min: 0, max: 8 }), { freq: 2 }) });
-    const scenario = fc.record({
-      quota: fc.integer({ min: 0, max: 14 }),
-      maxTokens: fc.constantFrom(0, 1_000_000),
-      grant: fc.integer({ min: 0, max: 12 }),
-      startBalance: fc.integer({ min: 0, max: 6 }),
-      calls: fc.array(call, { minLength: 1, maxLength: 24 }),
-      chunks: fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 8 }),
+  it('a batch through PostgresAdmissionStore decides each call exactly as tollgate_admit() one by one (property, 60 random sequences)', async () => {
+    const call = fc.record({
+      price: fc.integer({ min: 0, max: 4 }),
+      key: fc.integer({ min: 0, max: KEYS - 1 }),
+      cap: fc.option(fc.integer({ min: 0, max: 8 }), { freq: 2 }),
+      quotaBump: fc.constantFrom(0, 0, 0, 3),
+      tokensLimit: fc.constantFrom(1_000_000, 1_000_000, 1_000_000, 2, 5),
+      grant: fc.constantFrom(12, 12, 12, 0, 5),
     });
+    const scenario = fc.record({
+      quota: fc.constant(QUOTA),
+      startRequests: fc.integer({ min: 0, max: 8 }),
+      startTokens: fc.integer({ min: 0, max: 4 }),
+      startBalance: fc.integer({ min: 0, max: 6 }),
+      lastGrant: fc.constantFrom(null, '2026-10-01', PERIOD, '2026-12-01'),
+      calls: fc.array(call, { minLength: 1, maxLength: 24 }),
+      waves: fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 6 }),
+    });
+    const period = new Date(`${PERIOD}T00:00:00Z`);
     await fc.assert(
-      fc.asyncProperty(scenario, async (s) => {
-        const one = await freshTenant('one', s.startBalance);
-        const many = await freshTenant('many', s.startBalance);
+      fc.asyncProperty(scenario, async (sc) => {
+        const one = await freshTenant('one', sc);
+        const many = await freshTenant('many', sc);
         const keysOne = Array.from({ length: KEYS }, () => randomUUID());
         const keysMany = Array.from({ length: KEYS }, () => randomUUID());
+        const norm = (o: { outcome: string; requests: unknown; tokens: unknown; balance: unknown }) => ({
+          outcome: o.outcome,
+          requests: o.requests === null ? null : Number(o.requests),
+          tokens: Number(o.tokens),
+          balance: o.balance === null ? null : Number(o.balance),
+        });
 
+        // Reference: each call alone, one after the other, through the function each call used before batching.
         const singles: unknown[] = [];
-        for (const [i, c] of s.calls.entries()) {
-          const a = args(s, c, i, keysOne);
+        for (const [i, c] of sc.calls.entries()) {
+          const a = args(c, i, keysOne);
           const [r] = await ds.query(`SELECT * FROM tollgate_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, [
             one, PERIOD, a.maxRequests, a.maxTokens, a.price, a.key, a.tool, a.grant, a.grantRef, randomUUID(), randomUUID(), a.cap,
           ]);
-          singles.push({ outcome: r.outcome, requests: r.requests === null ? null : Number(r.requests), tokens: Number(r.tokens), balance: r.balance === null ? null : Number(r.balance) });
+          singles.push(norm(r));
         }
 
+        // The store, in waves of concurrent calls: each wave goes as a batch of one, then a batch of the rest.
         const batched: unknown[] = [];
-        let from = 0;
-        for (let k = 0; from < s.calls.length; k++) {
-          const size = s.chunks[k % s.chunks.length];
-          const chunk = s.calls.slice(from, from + size).map((c, j) => args(s, c, from + j, keysMany));
-          const rows: { ord: number; outcome: string; requests: string | null; tokens: string; balance: string | null }[] = await ds.query(
-            `SELECT * FROM tollgate_admit_many($1, $2, $3::bigint[], $4::bigint[], $5::bigint[], $6::uuid[], $7::text[], $8::bigint[], $9::text[], $10::uuid[], $11::uuid[], $12::bigint[])`,
-            [
-              many, PERIOD,
-              chunk.map((a) => a.maxRequests), chunk.map((a) => a.maxTokens), chunk.map((a) => a.price), chunk.map((a) => a.key), chunk.map((a) => a.tool),
-              chunk.map((a) => a.grant), chunk.map((a) => a.grantRef), chunk.map(() => randomUUID()), chunk.map(() => randomUUID()), chunk.map((a) => a.cap),
-            ],
+        const statementsBefore = store.batcher.batches;
+        let expectedStatements = 0;
+        for (let from = 0, w = 0; from < sc.calls.length; w++) {
+          const size = sc.waves[w % sc.waves.length];
+          const wave = sc.calls.slice(from, from + size).map((c, j) => args(c, from + j, keysMany));
+          const outcomes = await Promise.all(
+            wave.map((a) =>
+              store.admit({ tenantId: many, period, maxRequests: a.maxRequests, maxTokens: a.maxTokens, price: a.price, keyId: a.key, tool: a.tool, grant: a.grant, grantReference: a.grantRef, keyCap: a.cap }),
+            ),
           );
-          expect(rows.map((r) => r.ord)).toEqual(chunk.map((_, j) => j + 1));
-          for (const r of rows) batched.push({ outcome: r.outcome, requests: r.requests === null ? null : Number(r.requests), tokens: Number(r.tokens), balance: r.balance === null ? null : Number(r.balance) });
+          for (const o of outcomes) {
+            if (o.outcome === 'admitted') batched.push(norm({ ...o }));
+            else if (o.outcome === 'quota_exceeded') batched.push(norm({ ...o, balance: null }));
+            else if (o.outcome === 'key_cap_exceeded') batched.push({ outcome: o.outcome, keySpent: o.keySpent, balance: o.balance });
+            else batched.push({ outcome: o.outcome, balance: o.balance });
+          }
+          expectedStatements += wave.length > 1 ? 2 : 1;
           from += size;
         }
-
-        expect(batched).toEqual(singles);
+        // The store reports fewer fields per refusal than the SQL row: compare what it reports.
+        const reference = singles.map((r) => {
+          const o = r as { outcome: string; requests: number | null; tokens: number; balance: number | null };
+          if (o.outcome === 'key_cap_exceeded') return { outcome: o.outcome, keySpent: o.requests, balance: o.balance };
+          if (o.outcome === 'insufficient_credits') return { outcome: o.outcome, balance: o.balance };
+          if (o.outcome === 'quota_exceeded') return { ...o, requests: o.requests ?? 0, balance: null };
+          return o;
+        });
+        expect(batched).toEqual(reference);
+        expect(store.batcher.batches - statementsBefore).toBe(expectedStatements);
         expect(await stateOf(many, keysMany)).toEqual(await stateOf(one, keysOne));
       }),
       { numRuns: 60, seed: 20261127 },
     );
   }, 120_000);
 
+  it('tollgate_admit_many refuses arrays of different lengths, and a charged call without a key, writing nothing', async () => {
+    const tenant = await freshTenant('args');
+    const call = (keys: (string | null)[], caps: (number | null)[]) =>
+      ds.query(
+        `SELECT * FROM tollgate_admit_many($1, $2, $3::bigint[], $4::bigint[], $5::bigint[], $6::uuid[], $7::text[], $8::bigint[], $9::text[], $10::uuid[], $11::uuid[], $12::bigint[])`,
+        [tenant, PERIOD, [5, 5], [9, 9], [1, 1], keys, ['a', 'b'], [3, 3], ['g', 'g'], [randomUUID(), randomUUID()], [randomUUID(), randomUUID()], caps],
+      );
+    await expect(call([randomUUID(), randomUUID()], [null])).rejects.toMatchObject({ code: '22023' });
+    await expect(call([randomUUID(), null], [null, null])).rejects.toMatchObject({ code: '22004' });
+    expect(await stateOf(tenant, [])).toMatchObject({ quotaRow: null, balance: null, ledger: [] });
+    expect((await call([randomUUID(), randomUUID()], [null, null])).map((r: { outcome: string }) => r.outcome)).toEqual(['admitted', 'admitted']);
+  });
+
   it('200 concurrent admissions of one tenant: 3 statements (1 alone, then 100 and 99), exactly the quota admitted, one ledger row per charge', async () => {
-    const tenant = await freshTenant('burst', 0);
+    const tenant = await freshTenant('burst');
     const keyId = randomUUID();
     const period = new Date(`${PERIOD}T00:00:00Z`);
     const before = { batches: store.batcher.batches, items: store.batcher.items };
@@ -159,7 +214,7 @@ describe('Admissions in batches (e2e, real PostgreSQL)', () => {
     expect(admitted.map((o) => o.requests)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     expect(admitted.map((o) => o.balance)).toEqual(Array.from({ length: 50 }, (_, i) => 1_000 - 2 * (i + 1)));
     const state = await stateOf(tenant, [keyId]);
-    expect(state.requests).toBe(50);
+    expect(state.quotaRow).toEqual({ requests: 50, tokens: 0 });
     expect(state.balance).toBe(900);
     expect(state.ledger.length).toBe(51);
     expect(state.ledger[0]).toMatchObject({ type: 'grant', amount: 1_000, after: 1_000 });
@@ -169,9 +224,9 @@ describe('Admissions in batches (e2e, real PostgreSQL)', () => {
 
   it('a batch whose statement fails rejects each of its calls, writes nothing, and does not hold up another tenant', async () => {
     const ghost = uniqueTenant('ghost'); // no tenants row: the quota counter's foreign key refuses it
-    const other = await freshTenant('other', 10);
+    const other = await freshTenant('other');
     const period = new Date(`${PERIOD}T00:00:00Z`);
-    const input = (tenantId: string) => ({ tenantId, period, maxRequests: 10, maxTokens: 1_000, price: 1, keyId: randomUUID(), tool: 'up__echo', grant: 0, grantReference: 'x', keyCap: null });
+    const input = (tenantId: string) => ({ tenantId, period, maxRequests: 10, maxTokens: 1_000, price: 1, keyId: randomUUID(), tool: 'up__echo', grant: 10, grantReference: 'x', keyCap: null });
     const results = await Promise.allSettled([...Array.from({ length: 5 }, () => store.admit(input(ghost))), ...Array.from({ length: 5 }, () => store.admit(input(other)))]);
     const ghostResults = results.slice(0, 5);
     for (const r of ghostResults) {
@@ -181,5 +236,35 @@ describe('Admissions in batches (e2e, real PostgreSQL)', () => {
     expect(results.slice(5).map((r) => (r.status === 'fulfilled' ? r.value.outcome : r.status))).toEqual(Array(5).fill('admitted'));
     expect(await ds.query(`SELECT 1 FROM quota_counters WHERE tenant_id = $1`, [ghost])).toEqual([]);
     expect((await stateOf(other, [])).balance).toBe(5);
+  });
+
+  it('a statement stuck behind a lock: after 2 s the calls waiting behind it are refused as unavailable (503), not left hanging', async () => {
+    const tenant = await freshTenant('stuck');
+    const period = new Date(`${PERIOD}T00:00:00Z`);
+    await ds.query(`INSERT INTO quota_counters (tenant_id, period) VALUES ($1, $2)`, [tenant, PERIOD]);
+    const holder = ds.createQueryRunner();
+    await holder.connect();
+    await holder.startTransaction();
+    await holder.query(`SELECT 1 FROM quota_counters WHERE tenant_id = $1 AND period = $2 FOR UPDATE`, [tenant, PERIOD]);
+    const input = { tenantId: tenant, period, maxRequests: 10, maxTokens: 1_000, price: 1, keyId: randomUUID(), tool: 'up__echo', grant: 10, grantReference: 'x', keyCap: null };
+    try {
+      const started = Date.now();
+      const first = store.admit(input); // its statement waits for the lock
+      const behind = await Promise.allSettled([store.admit(input), store.admit(input)]);
+      const waited = Date.now() - started;
+      expect(waited).toBeGreaterThanOrEqual(PostgresAdmissionStore.MAX_WAIT_MS - 50);
+      for (const r of behind) {
+        expect(r.status).toBe('rejected');
+        const reason = (r as PromiseRejectedResult).reason;
+        expect(reason.code).toBe(DATABASE_BUSY_CODE);
+        expect(isDatabaseUnavailable(reason)).toBe(true); // → 503 service_unavailable + Retry-After, JSON-RPC "retry shortly"
+      }
+      await holder.commitTransaction();
+      await expect(first).resolves.toMatchObject({ outcome: 'admitted', requests: 1, balance: 9 });
+      await expect(store.admit(input)).resolves.toMatchObject({ outcome: 'admitted', requests: 2 });
+    } finally {
+      if (holder.isTransactionActive) await holder.rollbackTransaction();
+      await holder.release();
+    }
   });
 });

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import { managerOf } from '../../database/typeorm-unit-of-work';
+import { DATABASE_BUSY_CODE } from '../../shared/http/database-errors';
 import { KeyedBatcher } from '../../shared/domain/keyed-batcher';
 import type { TransactionContext } from '../../shared/domain/unit-of-work';
 import {
@@ -194,10 +195,26 @@ type AdmitInput = Parameters<AdmissionStore['admit']>[0];
 export class PostgresAdmissionStore extends AdmissionStore {
   /** Calls per statement at most: a batch holds the tenant's rows for the whole statement. */
   static readonly MAX_BATCH = 100;
+  /** Calls of one tenant waiting behind its statement in flight, at most; more are refused (503). */
+  static readonly MAX_QUEUE = 1_000;
+  /**
+   * A statement in flight this long means PostgreSQL is stuck or overloaded: the calls waiting
+   * behind it are refused (503 service_unavailable + Retry-After) instead of piling up, as a
+   * request waiting for a pool connection fails after connectionTimeoutMillis (the same 2 s).
+   */
+  static readonly MAX_WAIT_MS = 2_000;
   private readonly synchronousCommit: 'on' | 'off';
   /** synchronous_commit as PostgreSQL applied it to the last admission ('on' or 'off'): diagnostics and tests. */
   lastCommitMode: string | undefined;
-  readonly batcher = new KeyedBatcher<AdmitInput, AdmitOutcome>((_key, items) => this.admitBatch(items), PostgresAdmissionStore.MAX_BATCH);
+  readonly batcher = new KeyedBatcher<AdmitInput, AdmitOutcome>((_key, items) => this.admitBatch(items), {
+    maxBatch: PostgresAdmissionStore.MAX_BATCH,
+    maxQueue: PostgresAdmissionStore.MAX_QUEUE,
+    maxWaitMs: PostgresAdmissionStore.MAX_WAIT_MS,
+    refuse: (reason) =>
+      Object.assign(new Error(`admission refused: ${reason === 'stalled' ? "the tenant's previous admission statement is still running" : "too many of the tenant's calls are waiting"}`), {
+        code: DATABASE_BUSY_CODE,
+      }),
+  });
 
   constructor(
     private readonly ds: DataSource,

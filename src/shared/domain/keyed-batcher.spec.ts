@@ -53,7 +53,7 @@ describe('KeyedBatcher', () => {
 
   it('splits a long queue into batches of at most maxBatch', async () => {
     const { calls, run } = controlled();
-    const b = new KeyedBatcher(run, 3);
+    const b = new KeyedBatcher(run, { maxBatch: 3 });
     const all = Array.from({ length: 8 }, (_, i) => b.submit('k', i));
     calls[0].release();
     await tick();
@@ -95,7 +95,62 @@ describe('KeyedBatcher', () => {
     await expect(p).rejects.toThrow('batch of 1 returned 0 results');
   });
 
-  it('refuses a maxBatch that is not a positive integer', () => {
-    expect(() => new KeyedBatcher(async () => [], 0)).toThrow(RangeError);
+  it('refuses options that make no sense', () => {
+    expect(() => new KeyedBatcher(async () => [], { maxBatch: 0 })).toThrow(RangeError);
+    expect(() => new KeyedBatcher(async () => [], { maxWaitMs: 0 })).toThrow(RangeError);
+    expect(() => new KeyedBatcher(async () => [], { maxQueue: -1 })).toThrow(RangeError);
+  });
+
+  it('a run that throws synchronously rejects its batch; the key is free again', async () => {
+    let calls = 0;
+    const b = new KeyedBatcher<number, number>((_k, items) => {
+      calls++;
+      if (calls === 1) throw new Error('boom');
+      return Promise.resolve(items);
+    });
+    await expect(b.submit('k', 1)).rejects.toThrow('boom');
+    expect(b.busyKeys).toBe(0);
+    await expect(b.submit('k', 2)).resolves.toBe(2);
+  });
+
+  it('refuses queue_full beyond maxQueue waiting items of a key, other keys unaffected', async () => {
+    const { calls, run } = controlled();
+    const b = new KeyedBatcher(run, { maxQueue: 2, refuse: (reason) => new Error(reason) });
+    const first = b.submit('k', 1);
+    const waiting = [b.submit('k', 2), b.submit('k', 3)];
+    await expect(b.submit('k', 4)).rejects.toThrow('queue_full');
+    const other = b.submit('other', 1);
+    calls[1].release();
+    await expect(other).resolves.toBe('other:1');
+    calls[0].release();
+    await first;
+    await tick();
+    calls[2].release();
+    await expect(Promise.all(waiting)).resolves.toEqual(['k:2', 'k:3']);
+  });
+
+  it('refuses stalled: once a batch is in flight for maxWaitMs, who waits behind it and who comes until it settles', async () => {
+    jest.useFakeTimers();
+    try {
+      const { calls, run } = controlled();
+      const b = new KeyedBatcher(run, { maxWaitMs: 2_000, refuse: (reason) => new Error(reason) });
+      const first = b.submit('k', 1);
+      const behind = b.submit('k', 2);
+      const settledBehind = Promise.allSettled([behind]);
+      jest.advanceTimersByTime(1_999);
+      expect(calls.length).toBe(1);
+      jest.advanceTimersByTime(1);
+      expect((await settledBehind)[0]).toEqual({ status: 'rejected', reason: new Error('stalled') });
+      await expect(b.submit('k', 3)).rejects.toThrow('stalled');
+      calls[0].release(); // the late statement answers after all: its own call still gets its result
+      await expect(first).resolves.toBe('k:1');
+      await Promise.resolve();
+      expect(b.busyKeys).toBe(0);
+      const again = b.submit('k', 4); // and the key works again
+      calls[1].release();
+      await expect(again).resolves.toBe('k:4');
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

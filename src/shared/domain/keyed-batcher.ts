@@ -17,31 +17,62 @@
  * `run` gets the items of one batch and must return one result per item, in
  * order. If it throws (or returns a wrong count), every item of that batch is
  * rejected with the error; the next batch still runs.
+ *
+ * Overload: waiting holds no resource, so it is bounded explicitly, as a pool
+ * bounds the wait for a connection. When a key's batch has been in flight for
+ * `maxWaitMs`, the items waiting behind it, and those that arrive until it
+ * settles, are refused with `refuse('stalled')`; a key with `maxQueue` items
+ * waiting refuses more with `refuse('queue_full')`.
  */
+export type BatchRefusal = 'stalled' | 'queue_full';
+
+export interface KeyedBatcherOptions {
+  /** Items per batch at most (default 100). */
+  maxBatch?: number;
+  /** Items waiting per key at most (default: no limit). */
+  maxQueue?: number;
+  /** How long a batch may be in flight before the items waiting behind it are refused (default: no limit). */
+  maxWaitMs?: number;
+  /** The error a refused item is rejected with. */
+  refuse?: (reason: BatchRefusal) => Error;
+}
+
 export class KeyedBatcher<I, O> {
-  private readonly queues = new Map<string, Pending<I, O>[]>();
+  private readonly queues = new Map<string, KeyState<I, O>>();
+  private readonly maxBatch: number;
+  private readonly maxQueue: number;
+  private readonly maxWaitMs: number;
+  private readonly refuse: (reason: BatchRefusal) => Error;
   /** Batches sent and items in them since start (for metrics and tests). */
   batches = 0;
   items = 0;
 
   constructor(
     private readonly run: (key: string, items: I[]) => Promise<O[]>,
-    private readonly maxBatch = 100,
+    options: KeyedBatcherOptions = {},
   ) {
-    if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError(`maxBatch must be a positive integer, got ${maxBatch}`);
+    this.maxBatch = options.maxBatch ?? 100;
+    this.maxQueue = options.maxQueue ?? Infinity;
+    this.maxWaitMs = options.maxWaitMs ?? Infinity;
+    this.refuse = options.refuse ?? ((reason) => new Error(`batch refused: ${reason}`));
+    if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1) throw new RangeError(`maxBatch must be a positive integer, got ${this.maxBatch}`);
+    if (!(this.maxQueue >= 0)) throw new RangeError(`maxQueue must be >= 0, got ${this.maxQueue}`);
+    if (!(this.maxWaitMs > 0)) throw new RangeError(`maxWaitMs must be > 0, got ${this.maxWaitMs}`);
   }
 
   submit(key: string, item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      const queued = this.queues.get(key);
-      if (queued) {
-        queued.push({ item, resolve, reject });
+      const state = this.queues.get(key);
+      if (state) {
+        if (state.stalled) reject(this.refuse('stalled'));
+        else if (state.queue.length >= this.maxQueue) reject(this.refuse('queue_full'));
+        else state.queue.push({ item, resolve, reject });
         return;
       }
       // Nothing in flight for this key: start a batch now with this item.
-      const queue: Pending<I, O>[] = [{ item, resolve, reject }];
-      this.queues.set(key, queue);
-      void this.drain(key, queue);
+      const fresh: KeyState<I, O> = { queue: [{ item, resolve, reject }], stalled: false };
+      this.queues.set(key, fresh);
+      void this.drain(key, fresh);
     });
   }
 
@@ -50,11 +81,13 @@ export class KeyedBatcher<I, O> {
     return this.queues.size;
   }
 
-  private async drain(key: string, queue: Pending<I, O>[]): Promise<void> {
-    while (queue.length > 0) {
-      const batch = queue.splice(0, this.maxBatch);
+  private async drain(key: string, state: KeyState<I, O>): Promise<void> {
+    while (state.queue.length > 0) {
+      const batch = state.queue.splice(0, this.maxBatch);
       this.batches += 1;
       this.items += batch.length;
+      const timer = Number.isFinite(this.maxWaitMs) ? setTimeout(() => this.stall(state), this.maxWaitMs) : undefined;
+      timer?.unref();
       try {
         const results = await this.run(
           key,
@@ -64,10 +97,24 @@ export class KeyedBatcher<I, O> {
         batch.forEach((p, i) => p.resolve(results[i]));
       } catch (err) {
         for (const p of batch) p.reject(err);
+      } finally {
+        clearTimeout(timer);
+        state.stalled = false;
       }
     }
     this.queues.delete(key);
   }
+
+  /** The batch in flight is late: refuse who waits behind it, and who comes, until it settles. */
+  private stall(state: KeyState<I, O>): void {
+    state.stalled = true;
+    for (const p of state.queue.splice(0)) p.reject(this.refuse('stalled'));
+  }
+}
+
+interface KeyState<I, O> {
+  queue: Pending<I, O>[];
+  stalled: boolean;
 }
 
 interface Pending<I, O> {

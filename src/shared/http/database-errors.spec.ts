@@ -1,5 +1,5 @@
 import { QueryFailedError } from 'typeorm';
-import { isDatabaseUnavailable, isUnstorableText } from './database-errors';
+import { DATABASE_BUSY_CODE, isDatabaseUnavailable, isUnstorableText } from './database-errors';
 
 const pgError = (code: string, message = 'x') => Object.assign(new Error(message), { code });
 
@@ -17,6 +17,7 @@ describe('isDatabaseUnavailable', () => {
     ['QueryFailedError wrapping 57P01', new QueryFailedError('SELECT 1', [], pgError('57P01'))],
     ['cause chain', Object.assign(new Error('outer'), { cause: pgError('ECONNREFUSED') })],
     ['AggregateError of refusals', new AggregateError([pgError('ECONNREFUSED'), pgError('ECONNREFUSED')], 'connect')],
+    ['admission statement stuck (Tollgate)', pgError(DATABASE_BUSY_CODE, 'admission refused: stalled')],
   ])('%s → unavailable', (_label, err) => {
     expect(isDatabaseUnavailable(err)).toBe(true);
   });

@@ -9,8 +9,16 @@
  * QueryFailedError (`driverError`) and `cause` chains.
  */
 
+/**
+ * Tollgate's own code for "PostgreSQL is not keeping up": work waiting for a
+ * statement that has been in flight too long (the admission batches,
+ * PostgresAdmissionStore) is refused with it rather than left waiting.
+ */
+export const DATABASE_BUSY_CODE = 'TOLLGATE_DATABASE_BUSY';
+
 /** Node socket errors and SQLSTATEs: admin/crash shutdown, cannot connect now, connection exceptions, too many clients. */
 const UNAVAILABLE_CODES = new Set([
+  DATABASE_BUSY_CODE,
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
