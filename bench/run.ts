@@ -42,6 +42,8 @@ const SCENARIOS = new Set((env.BENCH_SCENARIOS ?? ALL_SCENARIOS).split(',').map(
 const SOURCE = env.BENCH_SOURCE ?? 'dist';
 /** Set to 1 to run Tollgate under --cpu-prof (profile written to bench/results/profiles/, top functions printed). */
 const CPU_PROF = env.BENCH_CPU_PROF === '1';
+/** Set to 1 to run server-everything (the S2 upstream) under --cpu-prof too (profile in bench/results/profiles/). */
+const UPSTREAM_PROF = env.BENCH_UPSTREAM_PROF === '1';
 /** Write bench/results/latest.json (default on; off for profiling runs, whose numbers are skewed). */
 const WRITE_RESULTS = (env.BENCH_WRITE ?? (CPU_PROF ? '0' : '1')) === '1';
 /** Where to write the JSON (default bench/results/latest.json). */
@@ -177,12 +179,17 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
   const upstreamPort = await freePort();
   const upstream = spawnChild(
     'server-everything',
-    [join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js'), 'streamableHttp'],
+    [
+      ...(UPSTREAM_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'results', 'profiles')}`, '--cpu-prof-name=upstream.cpuprofile'] : []),
+      join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js'),
+      'streamableHttp',
+    ],
     { PORT: String(upstreamPort) },
     // It logs a line per request: let it write to /dev/null, not through a pipe into the load generator.
     'ignore',
   );
-  cleanups.push(() => stopChild(upstream));
+  // server-everything exits cleanly (and so writes its --cpu-prof profile) on SIGINT only.
+  cleanups.push(() => stopChild(upstream, UPSTREAM_PROF ? 'SIGINT' : 'SIGTERM'));
   await waitForPort(upstreamPort, upstream, 20_000);
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}/mcp`;
   log(`server-everything on ${upstreamUrl}`);
@@ -790,7 +797,7 @@ function spawnChild(name: string, args: string[], extraEnv: Record<string, strin
   return child;
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
+function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((done) => {
     const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -798,7 +805,7 @@ function stopChild(child: ChildProcess): Promise<void> {
       clearTimeout(kill);
       done();
     });
-    child.kill('SIGTERM');
+    child.kill(signal);
   });
 }
 
