@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { DataSource } from 'typeorm';
+import { Admission, CallAdmission } from '../../src/plans/application/call-admission.service';
 import { AdmissionStore, AdmitOutcome } from '../../src/plans/domain/billing.repositories';
+import { UsageBuffer } from '../../src/usage/application/usage-buffer';
 import { PostgresAdmissionStore } from '../../src/plans/infrastructure/typeorm-billing.repositories';
 import { DATABASE_BUSY_CODE, isDatabaseUnavailable } from '../../src/shared/http/database-errors';
 import { createTestApp, TestApp } from '../support/create-test-app';
@@ -267,4 +269,68 @@ describe('Admissions in batches (e2e, real PostgreSQL)', () => {
       await holder.release();
     }
   });
+
+  it('batches, single admissions of the previous version (rolling upgrade), refunds and usage flushes on one tenant at once: no deadlock, every counter adds up', async () => {
+    const tenant = await freshTenant('mixed');
+    const keys = [randomUUID(), randomUUID(), randomUUID()];
+    const period = new Date(`${PERIOD}T00:00:00Z`);
+    const calls = t.app.get(CallAdmission);
+    const usage = t.app.get(UsageBuffer);
+    const GRANT = 100_000;
+    const input = (i: number) => ({
+      tenantId: tenant, period, maxRequests: 1_000_000, maxTokens: 1_000_000_000, price: 1 + (i % 3), keyId: keys[i % 3],
+      tool: 'up__echo', grant: GRANT, grantReference: 'monthly:2026-11:mixed', keyCap: i % 2 ? 1_000_000 : null,
+    });
+    const charged: { price: number; key: string }[] = [];
+    const batchedRound = async (from: number, n: number) => {
+      const out = await Promise.all(Array.from({ length: n }, (_, i) => store.admit(input(from + i)).then((o) => ({ o, a: input(from + i) }))));
+      for (const { o, a } of out) {
+        expect(o.outcome).toBe('admitted');
+        charged.push({ price: a.price, key: a.keyId });
+      }
+      return out.map(({ a }) => a);
+    };
+    const oldFunction = Promise.all(
+      Array.from({ length: 6 }, async (_, w) => {
+        for (let j = 0; j < 10; j++) {
+          const a = input(1_000 + w * 10 + j);
+          const [r] = await ds.query(`SELECT * FROM tollgate_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, [
+            tenant, PERIOD, a.maxRequests, a.maxTokens, a.price, a.keyId, a.tool, a.grant, a.grantReference, randomUUID(), randomUUID(), a.keyCap,
+          ]);
+          expect(r.outcome).toBe('admitted');
+          charged.push({ price: a.price, key: a.keyId });
+        }
+      }),
+    );
+    const flushes = (async () => {
+      for (let k = 0; k < 20; k++) {
+        usage.record({ tenantId: tenant, keyId: keys[0], userId: 'u', tool: 'up__echo', at: new Date(), requests: 0, tokens: 7, credits: 0 });
+        await usage.flush();
+      }
+    })();
+    const [first] = await Promise.all([batchedRound(0, 300), oldFunction, flushes]);
+    // Refund 40 of them (the upstream did not serve them) while 100 more are admitted.
+    const refunded = first.slice(0, 40);
+    const release = (a: ReturnType<typeof input>) => calls.release({ tenantId: a.tenantId, keyId: a.keyId, tool: a.tool, period, price: a.price } as Admission);
+    await Promise.all([Promise.all(refunded.map(release)), batchedRound(300, 100)]);
+
+    const state = await stateOf(tenant, keys);
+    const charges = charged.reduce((sum, c) => sum + c.price, 0);
+    const refunds = refunded.reduce((sum, a) => sum + a.price, 0);
+    expect(state.quotaRow).toEqual({ requests: 300 + 60 + 100 - 40, tokens: 140 });
+    expect(state.balance).toBe(GRANT - charges + refunds);
+    expect(state.ledger.filter((l) => l.type === 'grant')).toHaveLength(1);
+    expect(state.ledger.filter((l) => l.type === 'charge')).toHaveLength(460);
+    expect(state.ledger.filter((l) => l.type === 'refund')).toHaveLength(40);
+    // One chain: each row's balance_after is the previous one's plus its amount, whoever wrote it.
+    let running = 0;
+    for (const l of state.ledger) {
+      running += l.amount;
+      expect(l.after).toBe(running);
+    }
+    expect(running).toBe(state.balance);
+    const spentBy = (key: string) =>
+      charged.filter((c) => c.key === key).reduce((s, c) => s + c.price, 0) - refunded.filter((a) => a.keyId === key).reduce((s, a) => s + a.price, 0);
+    expect(state.spend).toEqual(keys.map(spentBy));
+  }, 60_000);
 });
