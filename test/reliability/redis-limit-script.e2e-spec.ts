@@ -90,21 +90,30 @@ describeWithRedis('rate-limit Lua script: one round trip, same semantics as the 
   });
 
   it('restarts windows and ends blocks on the same schedule as the library', async () => {
-    // Steps are placed ≥ 150 ms away from every expiry, so both sides see the same state.
+    // Each wait is measured from the step that set the expiry (its start or its end, whichever is
+    // the safe side), never from a fixed t0: a slow host (CI under load) stretches the steps
+    // themselves, and a schedule fixed in advance then lands on the wrong side of an expiry.
+    // Every step is ≥ 150 ms away from every expiry, so both sides see the same state.
     const p = pair('expiry', [
-      { name: 'short', ttlMs: 300, limit: 2, blockDurationMs: 1_000 },
+      { name: 'short', ttlMs: 300, limit: 2, blockDurationMs: 2_000 },
       { name: 'long', ttlMs: 60_000, limit: 100, blockDurationMs: 60_000 },
     ]);
-    const t0 = Date.now();
-    const at = async (ms: number) => sleep(Math.max(0, t0 + ms - Date.now()));
+    const until = async (t: number) => sleep(Math.max(0, t - Date.now()));
     expect((await step(p)).blockedIndex).toBe(-1);
+    const windowSetBy = Date.now(); // the short window was opened by the step that just ended
     expect((await step(p)).blockedIndex).toBe(-1);
+    const blockFrom = Date.now(); // the block starts during the next step, not before
     const blocked = await step(p);
     expect(blocked.blockedIndex).toBe(0);
-    expect(blocked.records).toEqual([{ totalHits: 3, timeToExpire: 1, isBlocked: true, timeToBlockExpire: 1 }]);
-    await at(450); // the short window has expired, its block has not: a new window, still blocked
-    expect(await step(p)).toEqual({ blockedIndex: 0, records: [{ totalHits: 1, timeToExpire: 1, isBlocked: true, timeToBlockExpire: 1 }] });
-    await at(1_150); // block over, window over: counted again, in both windows
+    expect(blocked.records).toEqual([{ totalHits: 3, timeToExpire: 1, isBlocked: true, timeToBlockExpire: 2 }]);
+    const blockSetBy = Date.now();
+    // The short window has expired (≥ 150 ms ago), its block has not (≥ 1.5 s left): a new window, still blocked.
+    await until(windowSetBy + 450);
+    expect(Date.now()).toBeLessThan(blockFrom + 2_000 - 150);
+    const stillBlocked = await step(p);
+    expect(stillBlocked.blockedIndex).toBe(0);
+    expect(stillBlocked.records).toEqual([{ totalHits: 1, timeToExpire: 1, isBlocked: true, timeToBlockExpire: expect.any(Number) }]);
+    await until(Math.max(blockSetBy + 2_150, Date.now() + 450)); // block over, the new short window over: counted again, in both windows
     const again = await step(p);
     expect(again.blockedIndex).toBe(-1);
     expect(again.records.map((r) => r.totalHits)).toEqual([1, 3]);
