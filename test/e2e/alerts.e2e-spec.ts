@@ -95,16 +95,32 @@ describe('Alerts: signed outbound webhooks (P6)', () => {
     return { tenant, admin, key, secret: put.body.signing_secret as string, call };
   }
 
-  /** Alerts are queued after commit, off the response path: give them a moment, then dispatch. */
-  async function settle(): Promise<void> {
-    await new Promise((r) => setTimeout(r, 150));
-    await alerts.dispatch();
+  type Row = Record<string, unknown>;
+  const deliveries = (tenant: string, columns = 'type, status, attempts'): Promise<Row[]> =>
+    t.db.query(`SELECT ${columns} FROM alert_deliveries WHERE tenant_id = $1 ORDER BY created_at`, [tenant]);
+
+  /**
+   * Alerts are queued after commit, off the response path, and the app's own dispatcher runs every
+   * second: a dispatch() called while its round runs joins that round, which may have claimed before
+   * the alert was queued. So no fixed pause: dispatch until the tenant's outbox reaches `done`
+   * (a slow host may take a while to queue it), for up to 15 s, and return the rows.
+   */
+  async function dispatchUntil(tenant: string, done: (rows: Row[]) => boolean, columns?: string): Promise<Row[]> {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      await alerts.dispatch();
+      const rows = await deliveries(tenant, columns);
+      if (done(rows) || Date.now() > deadline) return rows;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
+  /** Every delivery of the tenant is settled (delivered or failed) or waits for a retry, and there are `n`. */
+  const attempted = (n: number) => (rows: Row[]) => rows.length >= n && rows.every((r) => r.status !== 'pending' || Number(r.attempts) > 0);
 
   it('sends quota.threshold at 80 % and 100 %, once each, signed with the tenant secret', async () => {
     const { tenant, secret, call } = await tenantWithAlerts('quota5');
     for (let i = 0; i < 6; i++) await call();
-    await settle();
+    await dispatchUntil(tenant, attempted(2));
     const got = receiver.ofType('quota.threshold').filter((r) => r.body.tenant_id === tenant);
     expect(got.map((r) => r.body.data.percent).sort()).toEqual([100, 80]);
     expect(got.find((r) => r.body.data.percent === 80)!.body.data).toMatchObject({ used: 4, limit: 5, plan: 'quota5' });
@@ -122,7 +138,7 @@ describe('Alerts: signed outbound webhooks (P6)', () => {
   it('sends credits.low when the balance falls below the threshold', async () => {
     const { tenant, call } = await tenantWithAlerts('credits12', { credits_threshold: 10 });
     for (let i = 0; i < 3; i++) expect((await call()).status).toBe(200);
-    await settle();
+    await dispatchUntil(tenant, attempted(1));
     const got = receiver.ofType('credits.low').filter((r) => r.body.tenant_id === tenant);
     expect(got).toHaveLength(1);
     expect(got[0].body.data).toEqual({ balance: 9, threshold: 10 });
@@ -131,14 +147,16 @@ describe('Alerts: signed outbound webhooks (P6)', () => {
   it('retries a failed delivery with backoff and records each attempt', async () => {
     const { tenant, call } = await tenantWithAlerts('quota5');
     receiver.failNext = 1;
+    const callsFrom = Date.now(); // the alert is queued (and first attempted) after this
     for (let i = 0; i < 4; i++) await call();
-    await settle();
-    let rows = await t.db.query(`SELECT status, attempts, last_status, last_error FROM alert_deliveries WHERE tenant_id = $1`, [tenant]);
-    expect(rows).toEqual([{ status: 'pending', attempts: 1, last_status: 500, last_error: 'HTTP 500' }]);
-    await new Promise((r) => setTimeout(r, 1_100));
-    await alerts.dispatch();
-    rows = await t.db.query(`SELECT status, attempts, last_status FROM alert_deliveries WHERE tenant_id = $1`, [tenant]);
-    expect(rows).toEqual([{ status: 'delivered', attempts: 2, last_status: 204 }]);
+    const failed = await dispatchUntil(tenant, attempted(1), 'status, attempts, last_status, last_error');
+    expect(failed).toEqual([{ status: 'pending', attempts: 1, last_status: 500, last_error: 'HTTP 500' }]);
+    // The retry is due 1 s after the failed attempt (backoff): dispatch until it has happened,
+    // rather than sleeping a fixed time measured from here.
+    const rows = await dispatchUntil(tenant, (r) => r.length > 0 && r[0].status !== 'pending', 'status, attempts, last_status, delivered_at');
+    expect(rows.map(({ delivered_at: _at, ...r }) => r)).toEqual([{ status: 'delivered', attempts: 2, last_status: 204 }]);
+    // Not retried before the backoff was over.
+    expect((rows[0].delivered_at as Date).getTime()).toBeGreaterThanOrEqual(callsFrom + 1_000);
     const list = await t.request({ method: 'GET', url: '/api/v1/alerts/deliveries', token: managementToken({ tenantId: tenant }) });
     expect(list.status).toBe(200);
     expect(list.body.data[0]).toMatchObject({ type: 'quota.threshold', status: 'delivered', attempts: 2 });
@@ -150,7 +168,7 @@ describe('Alerts: signed outbound webhooks (P6)', () => {
     await createKey(t, admin, { expires_at: new Date(Date.now() + 30 * 86_400_000).toISOString() });
     await alerts.scanExpiringKeys();
     await alerts.scanExpiringKeys();
-    await alerts.dispatch();
+    await dispatchUntil(tenant, attempted(1));
     const got = receiver.ofType('key.expiring').filter((r) => r.body.tenant_id === tenant);
     expect(got.map((r) => r.body.data.key_id)).toEqual([soon.id]);
   });

@@ -210,10 +210,14 @@ describe('Request logs (O4)', () => {
         body: JSON.stringify({ arguments: { ms: 1500 } }),
         signal: controller.signal,
       }).catch((err: Error) => err);
-      await new Promise((r) => setTimeout(r, 300));
+      // Hang up once the call is in flight (the upstream has it, and answers only after 1.5 s), not
+      // after a fixed pause: on a slow host the request may not even have reached the route by then.
+      const inFlightBy = Date.now() + 10_000;
+      while (fake.callCount('slow') === 0 && Date.now() < inFlightBy) await new Promise((r) => setTimeout(r, 10));
+      expect(fake.callCount('slow')).toBe(1);
       controller.abort();
       expect((await call as Error).name).toBe('AbortError');
-      const deadline = Date.now() + 3_000;
+      const deadline = Date.now() + 10_000;
       while (!lines.some((l) => l.request_id === 'log-test-abort-1') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(lines.find((l) => l.request_id === 'log-test-abort-1')).toMatchObject({
         level: 40,

@@ -225,7 +225,12 @@ describe('Graceful shutdown under load (O5)', () => {
     const stuck = call(port, false, 'POST', '/api/v1/mcp/tools/dl__slow/call', { 'x-api-key': key.body.token }, { arguments: { ms: 15_000 } }).catch(
       (err: NodeJS.ErrnoException) => err.code ?? err.message,
     );
-    await new Promise((r) => setTimeout(r, 500));
+    // SIGTERM once the call is at the upstream (admitted, charged, waiting for its answer), not after
+    // a fixed pause: on a slow host it may still be in admission then, which is not what this tests.
+    const slowBefore = fake.callCount('slow');
+    const atUpstreamBy = Date.now() + 20_000;
+    while (fake.callCount('slow') === slowBefore && Date.now() < atUpstreamBy) await new Promise((r) => setTimeout(r, 20));
+    expect(fake.callCount('slow')).toBe(slowBefore + 1);
     const t0 = Date.now();
     child.kill('SIGTERM');
     const { code } = await exited(child);

@@ -3,6 +3,14 @@ import { createTestApp, TestApp } from '../support/create-test-app';
 import { FakeUpstream } from '../support/fake-upstream';
 import { createKey, managementToken, uniqueTenant } from '../support/factories';
 
+/**
+ * How long the circuit stays open. The steps between the failure that opens it and the call that
+ * must find it open (two queries, one call) have to fit in it even on a slow host, so not too short.
+ */
+const COOLDOWN_MS = 3_000;
+/** The upstream's timeout_ms: a call that reached a hanging upstream would take at least this long. */
+const UPSTREAM_TIMEOUT_MS = 500;
+
 /** Issue 8 §4: a dead upstream is not hammered, refused calls cost nothing, and the circuit closes when it recovers. */
 describe('circuit breaker on a dead upstream', () => {
   let t: TestApp;
@@ -13,10 +21,10 @@ describe('circuit breaker on a dead upstream', () => {
 
   beforeAll(async () => {
     fake = await new FakeUpstream().start();
-    t = await createTestApp({}, [{ provide: CircuitBreaker, useValue: new CircuitBreaker(2, 800) }]);
+    t = await createTestApp({}, [{ provide: CircuitBreaker, useValue: new CircuitBreaker(2, COOLDOWN_MS) }]);
     tenant = uniqueTenant('breaker');
     admin = managementToken({ tenantId: tenant });
-    expect((await t.request({ method: 'POST', url: '/api/v1/mcp/servers', token: admin, body: { name: 'fake', url: fake.url, timeout_ms: 500 } })).status).toBe(201);
+    expect((await t.request({ method: 'POST', url: '/api/v1/mcp/servers', token: admin, body: { name: 'fake', url: fake.url, timeout_ms: UPSTREAM_TIMEOUT_MS } })).status).toBe(201);
     key = (await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['fake__*'] } })).token;
   }, 60_000);
 
@@ -34,6 +42,7 @@ describe('circuit breaker on a dead upstream', () => {
     await fake.stop();
     expect((await call()).status).toBe(502);
     expect((await call()).status).toBe(502);
+    const openedBy = Date.now(); // the failure that opened the circuit was recorded before this
     const ledgerBefore = await ledgerRows();
     const quotaBefore = await quota();
 
@@ -43,13 +52,16 @@ describe('circuit breaker on a dead upstream', () => {
     expect(open.status).toBe(502);
     expect(open.body).toMatchObject({ code: 'upstream_error' });
     expect(open.body.detail).toContain('circuit open');
-    expect(fastMs).toBeLessThan(200);
+    // Refused before anything could have reached the upstream and waited for it (a slow host
+    // stretches the request itself, so the bound is the upstream's timeout, not a few ms).
+    expect(fastMs).toBeLessThan(UPSTREAM_TIMEOUT_MS);
     // Not admitted: no charge, no refund, no quota taken.
     expect(await ledgerRows()).toEqual(ledgerBefore);
     expect(await quota()).toBe(quotaBefore);
 
     await fake.start();
-    await new Promise((r) => setTimeout(r, 900)); // cooldown
+    // Cooldown, measured from the call that opened the circuit.
+    await new Promise((r) => setTimeout(r, Math.max(0, openedBy + COOLDOWN_MS + 100 - Date.now())));
     const trial = await call();
     expect(trial.status).toBe(200);
     expect((await call()).status).toBe(200);

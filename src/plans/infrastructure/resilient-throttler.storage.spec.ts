@@ -87,7 +87,8 @@ describe('ResilientThrottlerStorage.hitAll (degraded mode for the multi-window c
     const r = await s.hitAll(WINDOWS);
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     expect(ms).toBeGreaterThanOrEqual(REDIS_LIMIT_TIMEOUT_MS - 5);
-    expect(ms).toBeLessThan(REDIS_LIMIT_TIMEOUT_MS + 500);
+    // Upper bound with room for a loaded host (timers fire late when the CPU is taken), far below a hang.
+    expect(ms).toBeLessThan(REDIS_LIMIT_TIMEOUT_MS + 1_500);
     expect(r).toMatchObject({ blockedIndex: -1, records: [{ totalHits: 1 }, { totalHits: 1 }] });
     expect(s.degraded).toBe(true);
     s.onApplicationShutdown();
