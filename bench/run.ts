@@ -44,8 +44,14 @@ const SOURCE = env.BENCH_SOURCE ?? 'dist';
 const CPU_PROF = env.BENCH_CPU_PROF === '1';
 /** Set to 1 to run server-everything (the S2 upstream) under --cpu-prof too (profile in bench/results/profiles/). */
 const UPSTREAM_PROF = env.BENCH_UPSTREAM_PROF === '1';
+/**
+ * Set to 1 to sample Tollgate with Linux `perf record` (kernel included) during every measured
+ * target run: --cpu-prof samples wall time, so a syscall in which the process waits for a CPU
+ * looks expensive there; perf counts CPU only. Needs `perf` on PATH and the right to profile.
+ */
+const PERF = env.BENCH_PERF === '1';
 /** Write bench/results/latest.json (default on; off for profiling runs, whose numbers are skewed). */
-const WRITE_RESULTS = (env.BENCH_WRITE ?? (CPU_PROF ? '0' : '1')) === '1';
+const WRITE_RESULTS = (env.BENCH_WRITE ?? (CPU_PROF || PERF ? '0' : '1')) === '1';
 /** Where to write the JSON (default bench/results/latest.json). */
 const RESULTS_FILE = env.BENCH_RESULTS_FILE ?? join(RESULTS, 'latest.json');
 const S3_CONNECTIONS = Number(env.BENCH_S3_CONNECTIONS ?? 50);
@@ -96,6 +102,8 @@ interface Row {
   bytesPerResponse: number;
   /** CPU time per request in the measured window, µs, per process (utime+stime from /proc; the load generator from process.cpuUsage()). */
   cpuUsPerReq: { tollgate: number | null; upstream: number | null; loadGenerator: number; postgres: number | null };
+  /** Share of Tollgate's CPU spent in the kernel (system time), in %. */
+  tollgateKernelPct: number | null;
   /**
    * The machine during the measured window, % of all CPU time (/proc/stat): `steal` is time the
    * hypervisor gave our vCPUs to someone else. With steal above a few %, absolute req/s say more
@@ -490,7 +498,12 @@ async function startTollgate(name: string, workDir: string, databaseUrl: string,
   const dataDir = join(workDir, name);
   mkdirSync(dataDir, { recursive: true });
   // The flags of `npm start` and the Dockerfile.
-  const nodeArgs = ['--max-semi-space-size=32', ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
+  const nodeArgs = [
+    '--max-semi-space-size=32',
+    ...(env.BENCH_NODE_FLAGS ? env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : []),
+    ...(PERF ? ['--perf-basic-prof-only-functions'] : []),
+    ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+  ];
   const entry = SOURCE === 'dist' ? [join(ROOT, 'dist', 'src', 'main.js')] : ['-r', 'ts-node/register/transpile-only', join(ROOT, 'src', 'main.ts')];
   const logFile = join(dataDir, 'tollgate.log');
   const extra: Record<string, string> = {
@@ -582,8 +595,10 @@ async function bulkInsertFiller(db: PgClient, _hasher: KeyHasher, n: number): Pr
 
 async function measure(scenario: string, label: string, role: Row['role'], load: Load, connections: number, pids: Pids): Promise<Row> {
   if (WARMUP_S > 0) await cannon(load, connections, WARMUP_S);
-  const before = { tollgate: cpuMsOf(pids.tollgate), upstream: cpuMsOf(pids.upstream), postgres: postgresCpuMs(), self: process.cpuUsage(), machine: machineTicks() };
+  const before = { tollgate: cpuMsOf(pids.tollgate), tollgateSplit: cpuSplitMsOf(pids.tollgate), upstream: cpuMsOf(pids.upstream), postgres: postgresCpuMs(), self: process.cpuUsage(), machine: machineTicks() };
+  const perf = PERF && role === 'target' && pids.tollgate ? perfRecord(pids.tollgate, `${scenario}-c${connections}`) : null;
   const r = await cannon(load, connections, DURATION_S);
+  const tollgateSplit = cpuSplitMsOf(pids.tollgate);
   const self = process.cpuUsage(before.self);
   const machine = machineShare(before.machine, machineTicks());
   const perReq = (ms: number | null, prev: number | null) =>
@@ -611,6 +626,7 @@ async function measure(scenario: string, label: string, role: Row['role'], load:
       loadGenerator: Math.round((self.user + self.system) / Math.max(1, r.requests.total)),
       postgres: perReq(postgresCpuMs(), before.postgres),
     },
+    tollgateKernelPct: kernelShare(before.tollgateSplit, tollgateSplit),
     machine,
   };
   const bad = row.non2xx + row.errors + row.timeouts + row.mismatches;
@@ -619,7 +635,42 @@ async function measure(scenario: string, label: string, role: Row['role'], load:
       `  (${row.requests} requests${bad ? `; non2xx ${row.non2xx}, errors ${row.errors}, timeouts ${row.timeouts}, bad bodies ${row.mismatches}` : ', all 2xx with the expected body'})` +
       (row.machine.stealPct !== null && row.machine.stealPct >= 5 ? `  [steal ${row.machine.stealPct} %: the host took CPU from this VM]` : ''),
   );
+  if (perf) await perf;
   return row;
+}
+
+/** Share of a process's CPU spent in the kernel (stime ÷ (utime + stime)) between two readings, in %. */
+function kernelShare(a: [number, number] | null, b: [number, number] | null): number | null {
+  if (!a || !b) return null;
+  const user = b[0] - a[0];
+  const sys = b[1] - a[1];
+  return user + sys > 0 ? Math.round((1000 * sys) / (user + sys)) / 10 : null;
+}
+
+/**
+ * `perf record` on one process for the measured window, then the split by DSO (kernel, V8 and
+ * libc in the node binary, JIT-compiled JavaScript) and the top symbols. The data file stays in
+ * bench/results/profiles/ for `perf report -i`.
+ */
+async function perfRecord(pid: number, name: string): Promise<void> {
+  const dir = join(RESULTS, 'profiles');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}.perf.data`);
+  const rec = spawn('perf', ['record', '-F', '999', '-g', '-p', String(pid), '-o', file, '--', 'sleep', String(DURATION_S)], { stdio: 'ignore' });
+  const code = await new Promise<number | null>((res) => {
+    rec.once('error', () => res(-1));
+    rec.once('exit', res);
+  });
+  if (code !== 0) return log(`perf record failed (exit ${code}): is perf installed, and may this user profile other processes?`);
+  const report = (sort: string, n: number) =>
+    execSync(`perf report -i ${file} --no-children --sort ${sort} --stdio -g none 2>/dev/null`, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+      .split('\n')
+      .filter((l) => l.trim() && !l.startsWith('#'))
+      .slice(0, n);
+  log(`perf (${file}), Tollgate's CPU by DSO during ${name}:`);
+  for (const l of report('dso', 6)) log(`  ${l.trim()}`);
+  log('top symbols ([k] kernel, [.] user space; JS:* are JavaScript functions):');
+  for (const l of report('sym', 20)) log(`  ${l.trim()}`);
 }
 
 /** The aggregate `cpu` line of /proc/stat: [idle, steal, total] in ticks; null off Linux. */
@@ -641,18 +692,24 @@ function machineShare(a: [number, number, number] | null, b: [number, number, nu
 }
 
 let clockTicks: number | null = null;
-/** utime + stime of a process, in ms (Linux /proc). */
-function cpuMsOf(pid: number | undefined): number | null {
+/** [utime, stime] of a process, in ms (Linux /proc). */
+function cpuSplitMsOf(pid: number | undefined): [number, number] | null {
   if (!pid) return null;
   try {
     clockTicks ??= Number(execSync('getconf CLK_TCK', { encoding: 'utf8' }).trim()) || 100;
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // After "pid (comm) ", field 3 (state) is index 0: utime is field 14, stime field 15.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+    return [(Number(fields[11]) * 1000) / clockTicks, (Number(fields[12]) * 1000) / clockTicks];
   } catch {
     return null;
   }
+}
+
+/** utime + stime of a process, in ms (Linux /proc). */
+function cpuMsOf(pid: number | undefined): number | null {
+  const split = cpuSplitMsOf(pid);
+  return split ? split[0] + split[1] : null;
 }
 
 /**
@@ -718,7 +775,7 @@ function cannon(load: Load, connections: number, duration: number): Promise<auto
 }
 
 function printTable(rows: Row[]): void {
-  const header = ['scenario', 'target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'p50×', 'p99 +ms', 'CPU µs/req TG/up/gen/pg', 'non-2xx/err/bad', 'steal/idle %'];
+  const header = ['scenario', 'target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'p50×', 'p99 +ms', 'CPU µs/req TG/up/gen/pg', 'TG sys %', 'non-2xx/err/bad', 'steal/idle %'];
   const lines = rows.map((r) => [
     `${r.scenario} ${r.role}`,
     r.target,
@@ -730,6 +787,7 @@ function printTable(rows: Row[]): void {
     r.p50Ratio === null ? '' : r.p50Ratio.toFixed(2),
     r.p99OverheadMs === null ? '' : r.p99OverheadMs.toFixed(1),
     `${r.cpuUsPerReq.tollgate ?? '?'}/${r.cpuUsPerReq.upstream ?? '?'}/${r.cpuUsPerReq.loadGenerator}/${r.cpuUsPerReq.postgres ?? '?'}`,
+    r.tollgateKernelPct === null ? '?' : String(r.tollgateKernelPct),
     `${r.non2xx}/${r.errors + r.timeouts}/${r.mismatches}`,
     r.machine.stealPct === null ? '?' : `${r.machine.stealPct}/${r.machine.idlePct}`,
   ]);
