@@ -12,10 +12,11 @@ import { ObservabilityModule } from './observability/observability.module';
 import { PlansModule } from './plans/plans.module';
 import { RedisModule } from './redis/redis.module';
 import { UsageModule } from './usage/usage.module';
+import { VerificationModule } from './verification/verification.module';
 import { SharedModule } from './shared/shared.module';
 import { TenantsModule } from './tenants/tenants.module';
 
 @Module({
-  imports: [AppConfigModule, SharedModule, DatabaseModule, RedisModule, PlansModule, UsageModule, TenantsModule, AuditModule, AuthModule, APIKeysModule, OAuthModule, McpModule, AlertsModule, HealthModule, ObservabilityModule],
+  imports: [AppConfigModule, SharedModule, DatabaseModule, RedisModule, PlansModule, UsageModule, TenantsModule, AuditModule, AuthModule, APIKeysModule, VerificationModule, OAuthModule, McpModule, AlertsModule, HealthModule, ObservabilityModule],
 })
 export class AppModule {}

@@ -8,21 +8,18 @@ import { APIKeysService } from './application/api-keys.service';
 import { KeyCache } from './application/key-cache';
 import { KeyVerifier } from './application/key-verifier';
 import { APIKeyAuthGuard } from './http/api-key-auth.guard';
-import { VerifyKeyService } from './application/verify-key.service';
 import { APIKeyRepository } from './domain/api-key.repository';
 import { APIKeysController } from './http/api-keys.controller';
-import { VerifyController } from './http/verify.controller';
 import { TypeOrmAPIKeyRepository } from './infrastructure/typeorm-api-key.repository';
 
-/** API keys: lifecycle (K1–K7), verification (K8, A3) and scopes (A4). */
+/** API keys: lifecycle (K1–K7), verification of agents' keys (A3) and scopes (A4). K8 is VerificationModule. */
 @Module({
   imports: [AuthModule, AuditModule, TenantsModule, PlansModule],
-  controllers: [APIKeysController, VerifyController],
+  controllers: [APIKeysController],
   providers: [
     APIKeysService,
     APIKeySecrets,
     KeyVerifier,
-    VerifyKeyService,
     KeyCache,
     APIKeyAuthGuard,
     { provide: APIKeyRepository, useClass: TypeOrmAPIKeyRepository },

@@ -14,7 +14,6 @@ import {
   MaxLength,
   Min,
   ValidateIf,
-  ValidateNested,
 } from 'class-validator';
 import { IsBoundedJsonObject } from '../../shared/http/json-size.validator';
 import { IsOmittable } from '../../shared/http/validation';
@@ -188,27 +187,6 @@ export class ResourceDto {
   id: string;
 }
 
-export class VerifyKeyDto {
-  @ApiProperty({ description: 'The agent key to check (never logged or echoed).', example: 'tg_live_…' })
-  @IsString()
-  @MaxLength(256)
-  key: string;
-
-  @ApiPropertyOptional({ type: ResourceDto, description: 'Also decide whether the key may use this resource.' })
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => ResourceDto)
-  resource?: ResourceDto;
-
-  /** Accepted and validated; charging it lands with credits (issue 4). */
-  @ApiPropertyOptional({ minimum: 0, maximum: 1_000_000_000 })
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(1_000_000_000)
-  cost?: number;
-}
-
 export class PermissionScopeResponseDto {
   @ApiProperty({ type: [String], example: [] })
   agent_ids: string[];
@@ -307,41 +285,6 @@ export class APIKeyPageResponseDto {
 
   @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next page; null on the last.' })
   next_cursor: string | null;
-}
-
-export class VerifyKeyResponseDto {
-  @ApiProperty()
-  valid: boolean;
-
-  @ApiProperty({ type: String, nullable: true, enum: ['invalid_key', 'expired_key', 'disabled_key', 'revoked_key', 'forbidden_resource'], description: 'Why not, when not valid or not allowed.' })
-  code: string | null;
-
-  @ApiProperty({ type: String, nullable: true })
-  key_id: string | null;
-
-  @ApiProperty({ type: String, nullable: true })
-  tenant_id: string | null;
-
-  @ApiProperty({ type: String, nullable: true })
-  user_id: string | null;
-
-  @ApiProperty({ type: String, nullable: true })
-  name: string | null;
-
-  @ApiProperty({ type: String, nullable: true, example: 'free' })
-  plan: string | null;
-
-  @ApiProperty({ type: String, format: 'date-time', nullable: true })
-  expires_at: string | null;
-
-  @ApiProperty({ type: ResourceDto, nullable: true })
-  resource: ResourceDto | null;
-
-  @ApiProperty({ type: Boolean, nullable: true, description: 'Whether the scope allows `resource` (null without one).' })
-  allowed: boolean | null;
-
-  @ApiProperty({ type: String, nullable: true, example: 'github__*' })
-  matched_rule: string | null;
 }
 
 export function toAPIKeyResponse(key: APIKey, now: Date): APIKeyResponseDto {

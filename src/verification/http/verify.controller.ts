@@ -1,14 +1,15 @@
 import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { iso } from '../../api-keys/http/api-key.dto';
 import { CurrentPrincipal, Roles } from '../../auth/auth.decorators';
 import { JwtAuthGuard } from '../../auth/jwt-auth.guard';
 import type { Principal } from '../../auth/principal';
 import { RolesGuard } from '../../auth/roles.guard';
-import { VerifyKeyService } from '../application/verify-key.service';
 import { ApiManagementAuth, ApiProblems, BODY_PROBLEMS } from '../../shared/http/api-problems.decorator';
-import { iso, VerifyKeyDto, VerifyKeyResponseDto } from './api-key.dto';
+import { VerifyKeyService } from '../application/verify-key.service';
+import { VerifyKeyDto, VerifyKeyResponseDto } from './verify.dto';
 
-/** K8: other backends verify a key (and a resource) as they would ask Unkey. Always 200. */
+/** K8: other backends verify a key (and a resource), and may charge it, as they would ask Unkey. Always 200. */
 @ApiTags('api-keys')
 @ApiManagementAuth()
 @Controller('api/v1/keys')
@@ -17,12 +18,12 @@ export class VerifyController {
   constructor(private readonly verifier: VerifyKeyService) {}
 
   @Post('verify')
-  @ApiOperation({ summary: 'Verify an agent key (and optionally a resource) for another backend; always 200' })
+  @ApiOperation({ summary: 'Verify an agent key (optionally for a resource, optionally charging `cost` credits) for another backend; always 200' })
   @ApiOkResponse({ type: VerifyKeyResponseDto })
   @ApiProblems(...BODY_PROBLEMS)
   @HttpCode(200)
   @Roles(['service', 'admin'])
-  async verify(@CurrentPrincipal() p: Principal, @Body() dto: VerifyKeyDto) {
+  async verify(@CurrentPrincipal() p: Principal, @Body() dto: VerifyKeyDto): Promise<VerifyKeyResponseDto> {
     const r = await this.verifier.verify(p, { key: dto.key, resource: dto.resource, cost: dto.cost });
     return {
       valid: r.valid,
@@ -36,6 +37,8 @@ export class VerifyController {
       resource: r.resource,
       allowed: r.allowed,
       matched_rule: r.matchedRule,
+      remaining: r.remaining,
+      details: r.details,
     };
   }
 }
