@@ -1,3 +1,4 @@
+import { KeyRateLimiter } from './application/key-rate-limiter';
 import { Module, OnModuleInit } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AlertsModule } from '../alerts/alerts.module';
@@ -54,6 +55,7 @@ import {
     CreditsService,
     CallAdmission,
     AgentThrottlerGuard,
+    { provide: KeyRateLimiter, useExisting: AgentThrottlerGuard },
     AuthFailureLimiter,
     BillingWebhookService,
     { provide: BillingEventRepository, useClass: TypeOrmBillingEventRepository },
@@ -63,7 +65,7 @@ import {
     { provide: CreditLedgerRepository, useClass: TypeOrmCreditLedgerRepository },
     { provide: ToolPriceRepository, useClass: TypeOrmToolPriceRepository },
   ],
-  exports: [SubscriptionsService, CreditsService, CallAdmission, AgentThrottlerGuard, AuthFailureLimiter],
+  exports: [SubscriptionsService, CreditsService, CallAdmission, AgentThrottlerGuard, KeyRateLimiter, AuthFailureLimiter],
 })
 export class PlansModule implements OnModuleInit {
   constructor(

@@ -7,14 +7,16 @@ import { createKey, managementToken, setPlan, uniqueTenant, verifyKey } from '..
 
 const FILE_PLANS = [
   { id: 'roomy', name: 'Roomy', rate_limits: { per_minute: 1_000, per_hour: 10_000 }, quotas: { requests_per_month: 10_000, tokens_per_month: 1_000_000 }, max_keys: 10, included_credits: 100 },
+  { id: 'tight', name: 'Tight', rate_limits: { per_minute: 3, per_hour: 100 }, quotas: { requests_per_month: 1_000, tokens_per_month: 1_000_000 }, max_keys: 10, included_credits: 100 },
   { id: 'tiny', name: 'Tiny', rate_limits: { per_minute: 1_000, per_hour: 10_000 }, quotas: { requests_per_month: 2, tokens_per_month: 1_000_000 }, max_keys: 10, included_credits: 100 },
 ];
 
 /**
- * K8 "and charge it N": POST /api/v1/keys/verify with `cost` charges a valid,
- * allowed key the way a tool call is charged (one request of the month's
- * quota, `cost` credits within the key's cap, a ledger row, usage), exactly
- * under concurrency, and charges nothing when it answers valid: false.
+ * K8 "and charge it N": POST /api/v1/keys/verify with `cost` uses a valid,
+ * allowed key the way a tool call uses it (a request in the key's rate-limit
+ * windows, then one request of the month's quota and `cost` credits within the
+ * key's cap, a ledger row, usage), exactly under concurrency, and charges
+ * nothing when it answers valid: false.
  */
 describe('POST /api/v1/keys/verify with cost (e2e)', () => {
   let t: TestApp;
@@ -54,7 +56,7 @@ describe('POST /api/v1/keys/verify with cost (e2e)', () => {
     const k = await createKey(t, admin);
     const v = await verifyKey(t, service, { key: k.token });
     expect(v.status).toBe(200);
-    expect(v.body).toMatchObject({ valid: true, code: 'valid', remaining: null, details: null });
+    expect(v.body).toMatchObject({ valid: true, code: 'valid', remaining: null, ratelimit: null, details: null });
     expect(await books(id)).toEqual({ charges: [], requests: 0, balance: null });
   });
 
@@ -72,6 +74,10 @@ describe('POST /api/v1/keys/verify with cost (e2e)', () => {
       remaining: { plan: 'roomy', requests_remaining: 9_999, tokens_remaining: 1_000_000, credits_remaining: 93 },
     });
     expect(Date.parse(v.body.remaining.reset_at)).toBeGreaterThan(Date.now());
+    // The tightest of the key's windows after this use: roomy allows 1,000 a minute and 10,000 an hour.
+    expect(v.body.ratelimit).toMatchObject({ window: 'minute', limit: 1_000, remaining: 999 });
+    expect(v.body.ratelimit.reset_seconds).toBeGreaterThan(0);
+    expect(v.body.ratelimit.reset_seconds).toBeLessThanOrEqual(60);
     expect(await books(id)).toEqual({ charges: [{ amount: -7, key_id: k.id, tool: 'verify' }], requests: 1, balance: 93 });
 
     await t.app.get(UsageBuffer).flush();
@@ -99,7 +105,7 @@ describe('POST /api/v1/keys/verify with cost (e2e)', () => {
     const b = await books(id);
     expect(b.requests).toBe(1);
     expect(b.balance).toBe(100);
-    expect(b.charges.filter((c) => c.amount !== 0)).toEqual([]);
+    expect(b.charges).toEqual([]);
   });
 
   it('more than the balance: valid false, insufficient_credits with the numbers, nothing charged or counted', async () => {
@@ -118,7 +124,7 @@ describe('POST /api/v1/keys/verify with cost (e2e)', () => {
     expect((await verifyKey(t, service, { key: k.token, cost: 8 })).body).toMatchObject({ valid: true });
     const v = await verifyKey(t, service, { key: k.token, cost: 3 });
     expect(v.body).toMatchObject({ valid: false, code: 'insufficient_credits', details: { key_cap: 10, key_spent: 8, required: 3 } });
-    expect((await books(id)).balance).toBe(92);
+    expect(await books(id)).toEqual({ charges: [{ amount: -8, key_id: k.id, tool: 'verify' }], requests: 1, balance: 92 });
   });
 
   it("past the month's request quota: quota_exceeded with quota_info, nothing charged", async () => {
@@ -142,6 +148,35 @@ describe('POST /api/v1/keys/verify with cost (e2e)', () => {
     expect(await books(other.id)).toEqual({ charges: [], requests: 0, balance: null });
   });
 
+  it("the key's own rate limit: past it, rate_limited with retry_after and nothing charged; shared with the agent routes; verifications without cost do not count", async () => {
+    const { id, admin, service } = await tenant('tight');
+    const k = await createKey(t, admin);
+    for (let i = 0; i < 5; i++) expect((await verifyKey(t, service, { key: k.token })).body).toMatchObject({ valid: true, ratelimit: null });
+    const remaining: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const ok = await verifyKey(t, service, { key: k.token, cost: 1 });
+      expect(ok.body.valid).toBe(true);
+      remaining.push(ok.body.ratelimit.remaining);
+    }
+    expect(remaining).toEqual([2, 1, 0]);
+    const v = await verifyKey(t, service, { key: k.token, cost: 1 });
+    expect(v.status).toBe(200);
+    expect(v.body).toMatchObject({
+      valid: false,
+      code: 'rate_limited',
+      remaining: null,
+      ratelimit: { window: 'minute', limit: 3, remaining: 0 },
+      details: { window: 'minute', quota_info: { plan: 'tight', limit: 3, remaining: 0 } },
+    });
+    expect(v.body.details.retry_after).toBeGreaterThan(0);
+    expect(v.body.ratelimit.reset_seconds).toBe(v.body.details.retry_after);
+    expect(await books(id)).toMatchObject({ requests: 3, balance: 97 });
+    // The same windows as the agent routes: the key itself is now refused there too.
+    const agent = await t.request({ method: 'GET', url: '/api/v1/mcp/tools', headers: { 'x-api-key': k.token } });
+    expect(agent.status).toBe(429);
+    expect(agent.body.code).toBe('rate_limited');
+  });
+
   it('30 concurrent verifications of cost 10 against 100 credits: exactly 10 valid, the balance ends at 0', async () => {
     const { id, admin, service } = await tenant();
     const k = await createKey(t, admin);
@@ -155,10 +190,21 @@ describe('POST /api/v1/keys/verify with cost (e2e)', () => {
     expect(b.charges).toHaveLength(10);
   });
 
+  it('a resource id with a control character is 422, and nothing is charged', async () => {
+    const { id, admin, service } = await tenant();
+    const k = await createKey(t, admin);
+    for (const rid of ['a\u0000b', 'tab\there', 'bell\u0007']) {
+      const v = await verifyKey(t, service, { key: k.token, resource: { type: 'mcp_tool', id: rid }, cost: 1 });
+      expect(v.status).toBe(422);
+      expect(v.body.code).toBe('validation_failed');
+    }
+    expect(await books(id)).toEqual({ charges: [], requests: 0, balance: null });
+  });
+
   it('a cost that is not a whole number from 0 to 1e9 is 422 validation_failed', async () => {
     const { admin, service } = await tenant();
     const k = await createKey(t, admin);
-    for (const cost of [-1, 1.5, '3', 1_000_000_001]) {
+    for (const cost of [-1, 1.5, '3', 1_000_000_001, null, true, {}]) {
       const v = await verifyKey(t, service, { key: k.token, cost });
       expect(v.status).toBe(422);
       expect(v.body.code).toBe('validation_failed');

@@ -181,9 +181,10 @@ export class ResourceDto {
   @IsIn(RESOURCE_TYPES as unknown as string[])
   type: ResourceType;
 
-  @ApiProperty({ example: 'github__create_issue' })
+  @ApiProperty({ example: 'github__create_issue', description: 'No control characters (it can be written to the ledger by a charged verification).' })
   @IsString()
   @Length(1, 256)
+  @Matches(/^\P{Cc}+$/u, { message: 'id must not contain control characters' })
   id: string;
 }
 

@@ -55,7 +55,7 @@ export class CallAdmission {
    * `cost`: what to charge instead of the tool's price (a verification with `cost`, K8).
    */
   async admit(tenantId: string, keyId: string, tool: string, keyCap: number | null = null, cost?: number): Promise<Admission> {
-    const [{ plan }, price] = await Promise.all([this.subscriptions.planFor(tenantId), cost ?? this.credits.priceOf(tenantId, tool)]);
+    const [{ plan }, price] = await Promise.all([this.subscriptions.planFor(tenantId), cost !== undefined ? cost : this.credits.priceOf(tenantId, tool)]);
     const { start: period, end: resetAt } = monthWindow(this.clock.now());
     // One atomic step in PostgreSQL (tollgate_admit): quota, the month's grant, the charge and its ledger rows.
     const r = await this.store.admit({

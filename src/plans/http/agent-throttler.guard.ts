@@ -6,9 +6,10 @@ import type { AgentPrincipal } from '../../auth/agent-principal';
 import { HttpProblem } from '../../shared/http/http-problem';
 import { SubscriptionsService } from '../application/subscriptions.service';
 import { quotaInfo } from '../application/call-admission.service';
+import { KeyRateLimiter, KeyRateLimitState } from '../application/key-rate-limiter';
 import { hitSequentially, isMultiWindowLimiter, LimitWindow } from '../infrastructure/multi-window-limiter';
 
-type AgentRequest = FastifyRequest & { agent?: AgentPrincipal; rateLimitShown?: number };
+type AgentRequest = FastifyRequest & { agent?: AgentPrincipal };
 
 /**
  * P2 for agent routes, on @nestjs/throttler: per API key, with the limits of
@@ -26,7 +27,7 @@ type AgentRequest = FastifyRequest & { agent?: AgentPrincipal; rateLimitShown?: 
  * @Throttle/@SkipThrottle: the limits are the plan's.
  */
 @Injectable()
-export class AgentThrottlerGuard extends ThrottlerGuard {
+export class AgentThrottlerGuard extends ThrottlerGuard implements KeyRateLimiter {
   constructor(
     @InjectThrottlerOptions() options: ThrottlerModuleOptions,
     @InjectThrottlerStorage() storage: ThrottlerStorage,
@@ -41,47 +42,60 @@ export class AgentThrottlerGuard extends ThrottlerGuard {
     const reply = context.switchToHttp().getResponse<FastifyReply>();
     const agent = req.agent;
     if (!agent) throw new Error('AgentThrottlerGuard must run after APIKeyAuthGuard');
-    const { plan } = await this.subscriptions.planFor(agent.tenantId);
+    const state = await this.limitKey(agent.tenantId, agent.keyId, isToolCall(req), context);
+    if (state.blocked) {
+      throw new HttpProblem(
+        'rate_limited',
+        `Rate limit of ${state.limit} requests per ${state.window} for this key (plan "${state.quotaInfo?.plan}") exceeded; retry in ${state.resetSeconds} s.`,
+        { 'Retry-After': String(state.resetSeconds), 'X-RateLimit-Limit': String(state.limit), 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(state.resetSeconds) },
+        { quota_info: state.quotaInfo, window: state.window },
+      );
+    }
+    reply.header('X-RateLimit-Limit', String(state.limit));
+    reply.header('X-RateLimit-Remaining', String(state.remaining));
+    reply.header('X-RateLimit-Reset', String(state.resetSeconds));
+    return true;
+  }
+
+  /**
+   * Counts one request of the key in its plan's windows (all of them in one
+   * storage call) and says how it went: the window that refused it, or the
+   * one with the fewest requests left (the first one on a tie).
+   */
+  async limitKey(tenantId: string, keyId: string, toolCall: boolean, context?: ExecutionContext): Promise<KeyRateLimitState> {
+    const { plan } = await this.subscriptions.planFor(tenantId);
     const windows: LimitWindow[] = [];
     // this.throttlers: the configured windows in the base guard's order (set by its onModuleInit).
     for (const throttler of this.throttlers) {
       const name = throttler.name ?? 'minute';
       let limit: number;
       if (name === 'tool_call') {
-        if (plan.rateLimits.toolCallsPerMinute === undefined || !isToolCall(req)) continue;
+        if (plan.rateLimits.toolCallsPerMinute === undefined || !toolCall) continue;
         limit = plan.rateLimits.toolCallsPerMinute;
       } else {
         limit = name === 'hour' ? plan.rateLimits.perHour : plan.rateLimits.perMinute;
       }
-      const ttl = typeof throttler.ttl === 'function' ? await throttler.ttl(context) : throttler.ttl;
-      windows.push({ name, key: `tg:rl:${name}:key:${agent.keyId}`, ttlMs: ttl, limit, blockDurationMs: ttl });
+      if (typeof throttler.ttl === 'function' && !context) throw new Error(`throttler "${name}": a ttl computed per request needs the request`);
+      const ttl = typeof throttler.ttl === 'function' ? await throttler.ttl(context as ExecutionContext) : throttler.ttl;
+      windows.push({ name, key: `tg:rl:${name}:key:${keyId}`, ttlMs: ttl, limit, blockDurationMs: ttl });
     }
     const { blockedIndex, records } = isMultiWindowLimiter(this.storageService)
       ? await this.storageService.hitAll(windows)
       : await hitSequentially(this.storageService, windows);
+    let shown: KeyRateLimitState | null = null;
     for (let i = 0; i < records.length; i++) {
       const { name, limit } = windows[i];
       const r = records[i];
       if (i === blockedIndex) {
         const retryAfter = Math.max(1, r.timeToBlockExpire);
         const resetAt = new Date(Date.now() + retryAfter * 1000);
-        throw new HttpProblem(
-          'rate_limited',
-          `Rate limit of ${limit} requests per ${name} for this key (plan "${plan.id}") exceeded; retry in ${retryAfter} s.`,
-          { 'Retry-After': String(retryAfter), 'X-RateLimit-Limit': String(limit), 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(retryAfter) },
-          { quota_info: quotaInfo(plan, limit, Math.min(r.totalHits, limit), resetAt), window: name },
-        );
+        return { blocked: true, window: name, limit, remaining: 0, resetSeconds: retryAfter, quotaInfo: quotaInfo(plan, limit, Math.min(r.totalHits, limit), resetAt) };
       }
-      // Show the window with the fewest requests left (the first one on a tie).
       const remaining = Math.max(0, limit - r.totalHits);
-      if (req.rateLimitShown === undefined || remaining < req.rateLimitShown) {
-        req.rateLimitShown = remaining;
-        reply.header('X-RateLimit-Limit', String(limit));
-        reply.header('X-RateLimit-Remaining', String(remaining));
-        reply.header('X-RateLimit-Reset', String(r.timeToExpire));
-      }
+      if (shown === null || remaining < shown.remaining) shown = { blocked: false, window: name, limit, remaining, resetSeconds: r.timeToExpire };
     }
-    return true;
+    if (!shown) throw new Error('no rate-limit window is configured');
+    return shown;
   }
 }
 

@@ -4,10 +4,12 @@ import type { APIKey } from '../../api-keys/domain/api-key';
 import { ResourceType } from '../../api-keys/domain/resource-type';
 import type { Principal } from '../../auth/principal';
 import { Budget, CallAdmission } from '../../plans/application/call-admission.service';
+import { KeyRateLimiter, KeyRateLimitState } from '../../plans/application/key-rate-limiter';
 import { SubscriptionsService } from '../../plans/application/subscriptions.service';
 import { InsufficientCreditsError, QuotaExceededError } from '../../plans/domain/billing.errors';
 import { Clock } from '../../shared/domain/clock';
 import { UsageBuffer } from '../../usage/application/usage-buffer';
+import { Metrics } from '../../observability/metrics';
 
 export interface VerifyKeyCommand {
   key: string;
@@ -23,6 +25,7 @@ export type VerifyCode =
   | 'disabled_key'
   | 'revoked_key'
   | 'forbidden_resource'
+  | 'rate_limited'
   | 'quota_exceeded'
   | 'insufficient_credits';
 
@@ -40,6 +43,8 @@ export interface VerifyKeyResult {
   matchedRule: string | null;
   /** With `cost`: what the charge left (charged), or null when nothing was charged. */
   remaining: Budget | null;
+  /** With `cost`: the key's rate-limit state after this use (its tightest window, or the one that refused it). */
+  rateLimit: KeyRateLimitState | null;
   /** With `cost`, when it was refused: the numbers behind the refusal (quota_info, or balance / required / key cap). */
   details: Record<string, unknown> | null;
 }
@@ -54,6 +59,7 @@ const NOTHING = {
   allowed: null,
   matchedRule: null,
   remaining: null,
+  rateLimit: null,
   details: null,
 };
 
@@ -66,11 +72,13 @@ export function chargeLabel(resource: { type: ResourceType; id: string } | null)
  * K8: a trusted backend asks "is this key valid (for resource R), and charge
  * it N". The answer is a value for valid and invalid keys alike; a key of
  * another tenant is simply `invalid_key`, so existence never leaks across
- * tenants. With `cost`, a valid and allowed key is charged the way a tool call
- * is (one atomic admission: a request of the month's quota, N credits from the
- * tenant's balance within the key's monthly cap, a ledger row); a refusal
- * (`quota_exceeded`, `insufficient_credits`) is `valid: false` and charges
- * nothing. Without `cost` nothing is counted or charged.
+ * tenants. With `cost`, a valid and allowed key is used the way an agent
+ * request that calls a tool uses it: a request in the key's rate-limit
+ * windows (P2, the agent routes' own), then one atomic admission (a request of
+ * the month's quota, N credits from the tenant's balance within the key's
+ * monthly cap, a ledger row); a refusal (`rate_limited`, `quota_exceeded`,
+ * `insufficient_credits`) is `valid: false` and charges nothing. Without
+ * `cost` nothing is counted or charged.
  */
 @Injectable()
 export class VerifyKeyService {
@@ -78,8 +86,10 @@ export class VerifyKeyService {
     private readonly verifier: KeyVerifier,
     private readonly subscriptions: SubscriptionsService,
     private readonly admission: CallAdmission,
+    private readonly rateLimits: KeyRateLimiter,
     private readonly usage: UsageBuffer,
     private readonly clock: Clock,
+    private readonly metrics: Metrics,
   ) {}
 
   async verify(principal: Principal, cmd: VerifyKeyCommand): Promise<VerifyKeyResult> {
@@ -100,6 +110,7 @@ export class VerifyKeyService {
       expiresAt: key.expiresAt,
       resource,
       remaining: null,
+      rateLimit: null,
       details: null,
     };
     const decision = resource ? key.scope.decide(resource.type, resource.id) : null;
@@ -119,15 +130,23 @@ export class VerifyKeyService {
     key: APIKey,
     resource: { type: ResourceType; id: string } | null,
     cost: number,
-  ): Promise<Pick<VerifyKeyResult, 'valid' | 'code' | 'remaining' | 'details'>> {
+  ): Promise<Pick<VerifyKeyResult, 'valid' | 'code' | 'remaining' | 'rateLimit' | 'details'>> {
+    // Not a tool call through the gateway: the per-minute and per-hour windows, not the plan's tool_call window.
+    const rateLimit = await this.rateLimits.limitKey(key.tenantId, key.id, false);
+    if (rateLimit.blocked) {
+      this.metrics.rejected('rate_limited');
+      return { valid: false, code: 'rate_limited', remaining: null, rateLimit, details: { quota_info: rateLimit.quotaInfo, window: rateLimit.window, retry_after: rateLimit.resetSeconds } };
+    }
     const label = chargeLabel(resource);
     try {
       const admitted = await this.admission.admit(key.tenantId, key.id, label, key.monthlyCreditCap, cost);
-      this.usage.record({ tenantId: key.tenantId, keyId: key.id, userId: key.userId, tool: label, at: this.clock.now(), requests: 1, tokens: 0, credits: cost });
-      return { valid: true, code: 'valid', remaining: this.admission.budget(admitted), details: null };
+      this.usage.record({ tenantId: key.tenantId, keyId: key.id, userId: key.userId, tool: label, at: this.clock.now(), requests: 1, tokens: 0, credits: admitted.price });
+      this.metrics.creditsCharged(admitted.price);
+      return { valid: true, code: 'valid', remaining: this.admission.budget(admitted), rateLimit, details: null };
     } catch (err) {
       if (err instanceof QuotaExceededError || err instanceof InsufficientCreditsError) {
-        return { valid: false, code: err.code as VerifyCode, remaining: null, details: err.details ?? null };
+        this.metrics.rejected(err.code as 'quota_exceeded' | 'insufficient_credits');
+        return { valid: false, code: err.code as VerifyCode, remaining: null, rateLimit, details: err.details ?? null };
       }
       throw err;
     }

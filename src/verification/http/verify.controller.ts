@@ -38,6 +38,7 @@ export class VerifyController {
       allowed: r.allowed,
       matched_rule: r.matchedRule,
       remaining: r.remaining,
+      ratelimit: r.rateLimit && { window: r.rateLimit.window, limit: r.rateLimit.limit, remaining: r.rateLimit.remaining, reset_seconds: r.rateLimit.resetSeconds },
       details: r.details,
     };
   }

@@ -1,7 +1,22 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { IsOmittable } from '../../shared/http/validation';
 import { ResourceDto } from '../../api-keys/http/api-key.dto';
+
+export class RateLimitStateDto {
+  @ApiProperty({ enum: ['minute', 'hour'], example: 'minute', description: 'The window shown: the one with the fewest requests left, or the one that refused.' })
+  window: string;
+
+  @ApiProperty({ example: 60 })
+  limit: number;
+
+  @ApiProperty({ example: 59 })
+  remaining: number;
+
+  @ApiProperty({ example: 60, description: 'Seconds until the window restarts; when refused, until the key may be used again (Retry-After).' })
+  reset_seconds: number;
+}
 
 export class BudgetDto {
   @ApiProperty({ example: 'pro' })
@@ -37,11 +52,12 @@ export class VerifyKeyDto {
     maximum: 1_000_000_000,
     example: 5,
     description:
-      'Charge this many credits when the key is valid (and allowed the resource): one request of the month\'s quota and `cost` credits, ' +
-      'atomically, within the key\'s monthly credit cap; refused as `quota_exceeded` / `insufficient_credits` (valid: false, nothing charged). ' +
+      'Charge this many credits when the key is valid (and allowed the resource): a request in the key\'s rate-limit windows, then one request of ' +
+      'the month\'s quota and `cost` credits, atomically, within the key\'s monthly credit cap; refused as `rate_limited` / `quota_exceeded` / ' +
+      '`insufficient_credits` (valid: false, nothing charged). ' +
       'Without it nothing is counted or charged.',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(0)
   @Max(1_000_000_000)
@@ -52,7 +68,7 @@ export class VerifyKeyResponseDto {
   @ApiProperty()
   valid: boolean;
 
-  @ApiProperty({ type: String, nullable: true, enum: ['valid', 'invalid_key', 'expired_key', 'disabled_key', 'revoked_key', 'forbidden_resource', 'quota_exceeded', 'insufficient_credits'], description: '`valid`, or why not.' })
+  @ApiProperty({ type: String, nullable: true, enum: ['valid', 'invalid_key', 'expired_key', 'disabled_key', 'revoked_key', 'forbidden_resource', 'rate_limited', 'quota_exceeded', 'insufficient_credits'], description: '`valid`, or why not.' })
   code: string | null;
 
   @ApiProperty({ type: String, nullable: true })
@@ -90,10 +106,17 @@ export class VerifyKeyResponseDto {
   remaining: BudgetDto | null;
 
   @ApiProperty({
+    type: RateLimitStateDto,
+    nullable: true,
+    description: "With `cost`: the key's rate-limit state after this use (the agent routes' own per-minute and per-hour windows). null otherwise.",
+  })
+  ratelimit: RateLimitStateDto | null;
+
+  @ApiProperty({
     type: 'object',
     additionalProperties: true,
     nullable: true,
-    description: 'With `cost`, when the charge was refused: `quota_info` (quota_exceeded), or `balance`, `required` and, for the key\'s cap, `key_cap` and `key_spent` (insufficient_credits).',
+    description: 'With `cost`, when it was refused: `quota_info`, `window` and `retry_after` (rate_limited), `quota_info` (quota_exceeded), or `balance`, `required` and, for the key\'s cap, `key_cap` and `key_spent` (insufficient_credits).',
   })
   details: Record<string, unknown> | null;
 }
