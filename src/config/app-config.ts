@@ -60,6 +60,8 @@ export class AppConfig {
   readonly plansFile: string | null;
   /** HMAC secret of POST /api/v1/billing/webhook; null = webhook off. */
   readonly billingWebhookSecret: string | null;
+  /** K9: the leak reporter's public signing keys (GitHub's secret-scanning format); null = POST /api/v1/keys/leaks off. */
+  readonly leakReportKeysUrl: string | null;
   /** Credits a tool call costs unless an admin priced the tool. */
   readonly defaultToolPrice: number;
   /** OAuth access tokens on /mcp (A5); null = OAuth off (API keys only). */
@@ -113,6 +115,7 @@ export class AppConfig {
       .filter(Boolean);
     this.plansFile = env.PLANS_FILE ? resolve(env.PLANS_FILE) : null;
     this.billingWebhookSecret = env.BILLING_WEBHOOK_SECRET ?? null;
+    this.leakReportKeysUrl = env.LEAK_REPORT_KEYS_URL ?? null;
     this.defaultToolPrice = env.DEFAULT_TOOL_PRICE ?? 1;
     this.metricsToken = env.METRICS_TOKEN ?? null;
     this.shutdownTimeoutMs = env.SHUTDOWN_TIMEOUT_MS ?? 10_000;

@@ -125,6 +125,11 @@ export class EnvironmentVariables {
   @MinLength(16, { message: 'BILLING_WEBHOOK_SECRET must be at least 16 characters' })
   BILLING_WEBHOOK_SECRET?: string;
 
+  /** K9: where the leak reporter publishes its signing keys (GitHub: https://api.github.com/meta/public_keys/secret_scanning). Unset = POST /api/v1/keys/leaks off. */
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true }, { message: 'LEAK_REPORT_KEYS_URL must be an http(s) URL' })
+  LEAK_REPORT_KEYS_URL?: string;
+
   @IsOptional()
   @IsInt()
   @Min(0)
@@ -194,7 +199,7 @@ export const ENV_NAMES: (keyof EnvironmentVariables)[] = [
   'JWT_JWKS_URI', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_SECRET', 'JWT_TENANT_CLAIM', 'JWT_ROLES_CLAIM',
   'API_KEY_PREFIX', 'API_KEY_ENV', 'API_KEY_PEPPER', 'KEYS_MAX_PER_TENANT', 'MIGRATIONS_RUN', 'TRUST_PROXY', 'LOG_LEVEL',
   'UPSTREAM_ALLOWED_HOSTS', 'DEMO', 'UPSTREAMS_FILE', 'PLANS_FILE',
-  'BILLING_WEBHOOK_SECRET', 'DEFAULT_TOOL_PRICE',
+  'BILLING_WEBHOOK_SECRET', 'DEFAULT_TOOL_PRICE', 'LEAK_REPORT_KEYS_URL',
   'OAUTH_ISSUER', 'OAUTH_JWKS_URI', 'OAUTH_AUDIENCE', 'OAUTH_TENANT_CLAIM',
   'METRICS_TOKEN', 'SHUTDOWN_TIMEOUT_MS', 'TOKEN_COUNTER', 'ANONYMOUS_RATE_LIMIT', 'ADMISSION_COMMIT',
 ];

@@ -1,4 +1,5 @@
 import { KeyRateLimiter } from './application/key-rate-limiter';
+import { AnonymousThrottlerGuard } from './http/anonymous-throttler.guard';
 import { Module, OnModuleInit } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AlertsModule } from '../alerts/alerts.module';
@@ -56,6 +57,7 @@ import {
     CallAdmission,
     AgentThrottlerGuard,
     { provide: KeyRateLimiter, useExisting: AgentThrottlerGuard },
+    AnonymousThrottlerGuard,
     AuthFailureLimiter,
     BillingWebhookService,
     { provide: BillingEventRepository, useClass: TypeOrmBillingEventRepository },
@@ -65,7 +67,7 @@ import {
     { provide: CreditLedgerRepository, useClass: TypeOrmCreditLedgerRepository },
     { provide: ToolPriceRepository, useClass: TypeOrmToolPriceRepository },
   ],
-  exports: [SubscriptionsService, CreditsService, CallAdmission, AgentThrottlerGuard, KeyRateLimiter, AuthFailureLimiter],
+  exports: [SubscriptionsService, CreditsService, CallAdmission, AgentThrottlerGuard, KeyRateLimiter, AnonymousThrottlerGuard, AuthFailureLimiter],
 })
 export class PlansModule implements OnModuleInit {
   constructor(

@@ -96,6 +96,11 @@ export class AlertsService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
+  /** K9: a key reported as leaked (disabled at once by the report); one alert per key. */
+  async keyLeaked(k: { tenantId: string; keyId: string; name: string; disabled: boolean; url: string | null; source: string | null }): Promise<boolean> {
+    return this.enqueue(k.tenantId, 'key.leaked', `key_leaked:${k.keyId}`, { key_id: k.keyId, name: k.name, disabled: k.disabled, url: k.url, source: k.source });
+  }
+
   async scanExpiringKeys(): Promise<number> {
     let queued = 0;
     for (const k of await this.repo.expiringKeys(this.clock.now())) {

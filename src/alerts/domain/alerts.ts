@@ -1,6 +1,6 @@
 import type { TransactionContext } from '../../shared/domain/unit-of-work';
 
-export type AlertType = 'credits.low' | 'quota.threshold' | 'key.expiring';
+export type AlertType = 'credits.low' | 'quota.threshold' | 'key.expiring' | 'key.leaked';
 
 export interface AlertSettings {
   tenantId: string;

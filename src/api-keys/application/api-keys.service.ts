@@ -16,6 +16,9 @@ import { PermissionScope } from '../domain/permission-scope';
 import { APIKeySecrets } from './api-key-secrets';
 import { KeyCache } from './key-cache';
 
+/** Who disables a key reported as leaked (K9), in the audit log. */
+const LEAK_REPORTER = { type: 'system', id: 'leak-report' } as const;
+
 export interface CreateAPIKeyCommand {
   name: string;
   permissionScope: unknown;
@@ -248,6 +251,51 @@ export class APIKeysService {
       });
       return { key: next, token: token.value, previous };
     }));
+  }
+
+  /**
+   * K9: a reported secret that is one of our keys is disabled at once (not
+   * revoked: its owner looks, then rotates or revokes), on every replica, with
+   * an `api_key.leaked` audit event; what the report said goes in the event,
+   * never the secret. Returns the key (null when the secret is not ours) and
+   * whether this report disabled it.
+   */
+  async disableLeaked(
+    raw: string,
+    report: { type: string; url: string | null; source: string | null },
+    request: RequestMeta,
+  ): Promise<{ key: APIKey; disabled: boolean } | null> {
+    const token = this.secrets.parse(raw);
+    if (!token) return null;
+    const found = await this.keys.findByHash(this.secrets.hash(token.value));
+    if (!found) return null;
+    return this.afterCommitEvict([found.id], () =>
+      this.uow.run(async (tx) => {
+        const key = await this.keys.findByIdForUpdate(found.tenantId, found.id, tx);
+        if (!key) return null;
+        const now = this.clock.now();
+        const before = key.status(now);
+        const disabled = key.revokedAt === null && key.enabled;
+        if (disabled) {
+          key.disable(now);
+          await this.keys.update(key, tx);
+          this.cache.evict(key.id);
+        }
+        await this.audit.record(
+          {
+            tenantId: key.tenantId,
+            actor: LEAK_REPORTER,
+            action: 'api_key.leaked',
+            target: { type: 'api_key', id: key.id },
+            outcome: 'success',
+            request,
+            metadata: { disabled, status_before: before, reported_type: report.type, url: report.url, source: report.source },
+          },
+          tx,
+        );
+        return { key, disabled };
+      }),
+    );
   }
 
   /** After the transaction, the keys are evicted here and on every replica (InvalidationBus). */
