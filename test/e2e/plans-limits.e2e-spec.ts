@@ -162,6 +162,7 @@ describe('Plans, rate limits, quotas and credits (e2e)', () => {
       quotas: { requests_per_month: 1_000, tokens_per_month: 10_000_000 },
       max_keys: 10,
       included_credits: 1_000,
+      max_key_lifetime_days: null,
     });
     const free = res.body.data.find((p: { id: string }) => p.id === 'free');
     expect(free.rate_limits.per_minute).toBeGreaterThan(0);

@@ -13,8 +13,23 @@ import { APIKey, APIKeyStatus } from '../domain/api-key';
 import { APIKeyNotFoundError, KeyLimitReachedError, ScopeTooWideError } from '../domain/api-key.errors';
 import { APIKeyCursor, APIKeyRepository } from '../domain/api-key.repository';
 import { PermissionScope } from '../domain/permission-scope';
+import { HYGIENE_FINDINGS, HygieneFinding, hygieneFindings, HygienePolicy } from '../domain/key-hygiene';
 import { APIKeySecrets } from './api-key-secrets';
 import { KeyCache } from './key-cache';
+
+/** Page size when the hygiene report walks a tenant's keys. */
+const HYGIENE_PAGE = 500;
+
+export interface HygieneReport {
+  generatedAt: Date;
+  plan: string;
+  policy: HygienePolicy;
+  /** Live keys looked at (active or disabled). */
+  live: number;
+  counts: Record<HygieneFinding, number>;
+  /** Only the keys with at least one finding, newest first. */
+  keys: Array<{ key: APIKey; findings: HygieneFinding[] }>;
+}
 
 /** Who disables a key reported as leaked (K9), in the audit log. */
 const LEAK_REPORTER = { type: 'system', id: 'leak-report' } as const;
@@ -137,6 +152,37 @@ export class APIKeysService {
     const data = rows.slice(0, query.limit);
     const last = data[data.length - 1];
     return { data, nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null };
+  }
+
+  /**
+   * K10: the tenant's live keys (active or disabled) that have something to
+   * fix: no expiry, idle or never used for `idleDays`, no credit cap, or a
+   * lifetime beyond the plan's `max_key_lifetime_days`; with the counts.
+   */
+  async hygiene(principal: Principal, idleDays: number): Promise<HygieneReport> {
+    const now = this.clock.now();
+    const { plan } = await this.subscriptions.planFor(principal.tenantId);
+    const policy: HygienePolicy = { idleDays, maxLifetimeDays: plan.maxKeyLifetimeDays ?? null };
+    const live: APIKey[] = [];
+    for (const status of ['active', 'disabled'] as const) {
+      let after: APIKeyCursor | undefined;
+      for (;;) {
+        const page = await this.keys.list({ tenantId: principal.tenantId, status, now }, HYGIENE_PAGE, after);
+        live.push(...page);
+        if (page.length < HYGIENE_PAGE) break;
+        const last = page[page.length - 1];
+        after = { createdAt: last.createdAt, id: last.id };
+      }
+    }
+    live.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : -1));
+    const counts = Object.fromEntries(HYGIENE_FINDINGS.map((f) => [f, 0])) as Record<HygieneFinding, number>;
+    const flagged: HygieneReport['keys'] = [];
+    for (const key of live) {
+      const findings = hygieneFindings(key, now, policy);
+      for (const f of findings) counts[f]++;
+      if (findings.length > 0) flagged.push({ key, findings });
+    }
+    return { generatedAt: now, plan: plan.id, policy, live: live.length, counts, keys: flagged };
   }
 
   async get(principal: Principal, id: string): Promise<APIKey> {

@@ -19,6 +19,7 @@ import {
   toAPIKeyResponse,
   UpdateAPIKeyDto,
 } from './api-key.dto';
+import { KeyHygieneQueryDto, KeyHygieneResponseDto, toHygieneResponse } from './key-hygiene.dto';
 
 /** K1, K3, K4: the key lifecycle over JWT-protected REST. */
 @ApiTags('api-keys')
@@ -62,6 +63,15 @@ export class APIKeysController {
     const page = await this.keys.list(p, { limit: q.limit ?? 20, cursor: q.cursor, userId: q.user_id, status: q.status, name: q.name });
     const now = this.clock.now();
     return { data: page.data.map((k) => toAPIKeyResponse(k, now)), next_cursor: page.nextCursor };
+  }
+
+  @Get('hygiene')
+  @ApiOperation({ summary: "Key hygiene report (K10): live keys that never expire, idle or never used, without a credit cap, or beyond the plan's maximum lifetime" })
+  @ApiOkResponse({ type: KeyHygieneResponseDto })
+  @ApiProblems('validation_failed')
+  @Roles(['admin'])
+  async hygiene(@CurrentPrincipal() p: Principal, @Query() q: KeyHygieneQueryDto): Promise<KeyHygieneResponseDto> {
+    return toHygieneResponse(await this.keys.hygiene(p, q.idle_days ?? 30));
   }
 
   @Get(':id')

@@ -8,6 +8,8 @@ export interface Plan {
   quotas: { requestsPerMonth: number; tokensPerMonth: number };
   maxKeys: number;
   includedCredits: number;
+  /** K10: longest lifetime (days from creation to expiry) the key hygiene report accepts; unset = no maximum. */
+  maxKeyLifetimeDays?: number;
 }
 
 export type SubscriptionStatus = 'active' | 'past_due' | 'canceled';
@@ -87,7 +89,7 @@ export class PlanCatalog {
 
 const PLAN_ID = /^[a-z0-9-]{1,32}$/;
 
-/** PLANS_FILE: `[{id, name, rate_limits: {per_minute, per_hour}, quotas: {requests_per_month, tokens_per_month}, max_keys, included_credits}]`. */
+/** PLANS_FILE: `[{id, name, rate_limits: {per_minute, per_hour}, quotas: {requests_per_month, tokens_per_month}, max_keys, included_credits, max_key_lifetime_days?}]`. */
 export function parsePlans(raw: unknown): Plan[] {
   const errors: FieldError[] = [];
   if (!Array.isArray(raw)) throw new ValidationFailedError([{ field: 'PLANS_FILE', message: 'must contain a JSON array of plans' }]);
@@ -97,6 +99,10 @@ export function parsePlans(raw: unknown): Plan[] {
     const o = (e ?? {}) as Record<string, any>;
     const int = (v: unknown, f: string) => {
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) errors.push({ field: at(f), message: 'must be a non-negative integer' });
+      return v as number;
+    };
+    const positive = (v: unknown, f: string) => {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) errors.push({ field: at(f), message: 'must be a positive integer' });
       return v as number;
     };
     if (typeof o.id !== 'string' || !PLAN_ID.test(o.id)) errors.push({ field: at('id'), message: 'must match ^[a-z0-9-]{1,32}$' });
@@ -116,6 +122,9 @@ export function parsePlans(raw: unknown): Plan[] {
       },
       maxKeys: int(o.max_keys, 'max_keys'),
       includedCredits: int(o.included_credits, 'included_credits'),
+      ...(o.max_key_lifetime_days === undefined || o.max_key_lifetime_days === null
+        ? {}
+        : { maxKeyLifetimeDays: positive(o.max_key_lifetime_days, 'max_key_lifetime_days') }),
     });
   });
   if (errors.length) throw new ValidationFailedError(errors, 'PLANS_FILE is invalid.');

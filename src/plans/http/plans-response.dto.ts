@@ -37,6 +37,9 @@ export class PlanResponseDto {
 
   @ApiProperty({ example: 100 })
   included_credits: number;
+
+  @ApiProperty({ type: Number, nullable: true, example: 90, description: 'Longest key lifetime the key hygiene report accepts (null: no maximum).' })
+  max_key_lifetime_days: number | null;
 }
 
 export class PlanListResponseDto {

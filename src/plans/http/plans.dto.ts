@@ -16,6 +16,7 @@ export function toPlanResponse(p: Plan) {
     quotas: { requests_per_month: p.quotas.requestsPerMonth, tokens_per_month: p.quotas.tokensPerMonth },
     max_keys: p.maxKeys,
     included_credits: p.includedCredits,
+    max_key_lifetime_days: p.maxKeyLifetimeDays ?? null,
   };
 }
 
