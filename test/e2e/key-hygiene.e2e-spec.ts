@@ -65,6 +65,22 @@ describe('GET /api/v1/api-keys/hygiene (e2e)', () => {
     expect(res.text).not.toMatch(/tg_[a-z]+_[0-9A-Za-z]{20,}/); // never a secret
   });
 
+  it('a rotated key in its grace period ends with it (not flagged); expired and revoked keys are not live', async () => {
+    const tenant = uniqueTenant('hyg');
+    const admin = managementToken({ tenantId: tenant, sub: 'admin-1', roles: ['admin'] });
+    await setPlan(t, tenant, 'strict');
+    const old = await createKey(t, admin, { monthly_credit_cap: 1 });
+    const rotated = await t.request({ method: 'POST', url: `/api/v1/api-keys/${old.id}/rotate`, token: admin, body: { grace_period_seconds: 3600 } });
+    expect(rotated.status).toBe(201);
+    const expired = await createKey(t, admin, { expires_at: inDays(1), monthly_credit_cap: 1 });
+    await setColumns(expired.id, 'expires_at = $2', new Date(Date.now() - 1_000));
+    const res = await t.request({ method: 'GET', url: '/api/v1/api-keys/hygiene', token: admin });
+    expect(res.body.live_keys).toBe(2); // the new key and the old one in its grace period
+    expect(res.body.keys.map((k: { key: { id: string } }) => k.key.id)).toEqual([rotated.body.id]);
+    expect(res.body.keys[0].findings).toEqual(expect.arrayContaining(['never_expires', 'over_max_lifetime']));
+    expect(res.body.counts.never_expires).toBe(1);
+  });
+
   it('idle_days moves the idle line', async () => {
     const { admin, k3, k4 } = await fixture();
     const res = await t.request({ method: 'GET', url: '/api/v1/api-keys/hygiene?idle_days=50', token: admin });

@@ -1,6 +1,7 @@
 import { createHash, generateKeyPairSync, KeyObject, sign } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { Clock } from '../../src/shared/domain/clock';
 import { createTestApp, TestApp } from '../support/create-test-app';
 import { createKey, managementToken, uniqueTenant, verifyKey } from '../support/factories';
 
@@ -14,6 +15,11 @@ describe('POST /api/v1/keys/leaks (e2e)', () => {
   let t: TestApp;
   let keysServer: Server;
   let fetches = 0;
+  let notModified = 0;
+  let keysDown = false;
+  /** Moves Tollgate's clock forward (the key set's cache and refetch limits are minutes long). */
+  let shiftMs = 0;
+  const clock = { now: () => new Date(Date.now() + shiftMs) };
   const signer = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const stranger = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const published = [{ key_identifier: 'kid-1', key: signer.publicKey.export({ type: 'spki', format: 'pem' }).toString(), is_current: true }];
@@ -21,11 +27,24 @@ describe('POST /api/v1/keys/leaks (e2e)', () => {
   beforeAll(async () => {
     keysServer = createServer((req, res) => {
       fetches++;
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ public_keys: published }));
+      if (keysDown) {
+        res.writeHead(503).end();
+        return;
+      }
+      const body = JSON.stringify({ public_keys: published });
+      const etag = `"${createHash('sha256').update(body).digest('hex').slice(0, 16)}"`;
+      if (req.headers['if-none-match'] === etag) {
+        notModified++;
+        res.writeHead(304, { etag }).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', etag });
+      res.end(body);
     });
     await new Promise<void>((r) => keysServer.listen(0, '127.0.0.1', r));
-    t = await createTestApp({ LEAK_REPORT_KEYS_URL: `http://127.0.0.1:${(keysServer.address() as AddressInfo).port}/meta/public_keys/secret_scanning` });
+    t = await createTestApp({ LEAK_REPORT_KEYS_URL: `http://127.0.0.1:${(keysServer.address() as AddressInfo).port}/meta/public_keys/secret_scanning` }, [
+      { provide: Clock, useValue: clock },
+    ]);
   }, 60_000);
 
   afterAll(async () => {
@@ -90,7 +109,7 @@ describe('POST /api/v1/keys/leaks (e2e)', () => {
     expect(alerts).toEqual([{ type: 'key.leaked', payload: { key_id: k.id, name: k.name, disabled: true, url: 'https://github.com/octo/leak/blob/main/.env', source: 'content' } }]);
   });
 
-  it('reported again, or reported once revoked: still a true positive, nothing re-enabled, one alert per key', async () => {
+  it('reported again, or reported once revoked: still a true positive, nothing re-enabled; one alert per leak of a usable key', async () => {
     const a = await tenant();
     await t.request({ method: 'PUT', url: '/api/v1/alerts/settings', token: a.admin, body: { url: 'http://127.0.0.1:9/alerts' } });
     const k = await createKey(t, a.admin);
@@ -107,22 +126,71 @@ describe('POST /api/v1/keys/leaks (e2e)', () => {
       { target_id: k.id, disabled: 'false', before: 'disabled' },
       { target_id: revoked.id, disabled: 'false', before: 'revoked' },
     ]);
-    const alerts = await t.db.query(`SELECT payload->>'key_id' AS key_id FROM alert_deliveries WHERE tenant_id = $1 AND type = 'key.leaked' ORDER BY key_id`, [a.id]);
-    expect(alerts.map((r: { key_id: string }) => r.key_id).sort()).toEqual([k.id, revoked.id].sort());
+    const alertsFor = async () => (await t.db.query(`SELECT payload->>'key_id' AS key_id FROM alert_deliveries WHERE tenant_id = $1 AND type = 'key.leaked'`, [a.id])).map((r: { key_id: string }) => r.key_id);
+    // The same leak twice: one alert; a revoked key cannot be used: none.
+    expect(await alertsFor()).toEqual([k.id]);
+    // Re-enabled by its owner and leaked again: disabled again, alerted again.
+    expect((await t.request({ method: 'PATCH', url: `/api/v1/api-keys/${k.id}`, token: a.admin, body: { enabled: true } })).status).toBe(200);
+    expect((await report([{ token: k.token, type: 'tollgate_api_key', url: 'https://github.com/octo/other' }])).body[0].label).toBe('true_positive');
+    expect((await verifyKey(t, a.service, { key: k.token })).body).toMatchObject({ valid: false, code: 'disabled_key' });
+    expect(await alertsFor()).toEqual([k.id, k.id]);
   });
 
-  it('a signing key published later is fetched at its first report', async () => {
+  it('a tenant without alert settings gets no alert row (the key is still disabled and audited)', async () => {
+    const a = await tenant();
+    const k = await createKey(t, a.admin);
+    expect((await report([{ token: k.token, type: 'tollgate_api_key' }])).body[0].label).toBe('true_positive');
+    expect((await verifyKey(t, a.service, { key: k.token })).body.code).toBe('disabled_key');
+    expect(await t.db.query(`SELECT 1 FROM alert_deliveries WHERE tenant_id = $1`, [a.id])).toEqual([]);
+    expect(await t.db.query(`SELECT 1 FROM audit_events WHERE tenant_id = $1 AND action = 'api_key.leaked'`, [a.id])).toHaveLength(1);
+  });
+
+  it('a key published later: deferred (503 + Retry-After) within a minute of the last fetch, then fetched; made-up identifiers cost one conditional fetch a minute', async () => {
     const rotated = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     published.push({ key_identifier: 'kid-2', key: rotated.publicKey.export({ type: 'spki', format: 'pem' }).toString(), is_current: true });
+    const entries = [{ token: 'tg_not_a_key', type: 'tollgate_api_key' }];
     const before = fetches;
-    const res = await report([{ token: 'tg_not_a_key', type: 'tollgate_api_key' }], { kid: 'kid-2', key: rotated.privateKey });
+    const deferred = await report(entries, { kid: 'kid-2', key: rotated.privateKey });
+    expect(deferred.status).toBe(503);
+    expect(deferred.body.code).toBe('service_unavailable');
+    expect(Number(deferred.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(deferred.headers['retry-after'])).toBeLessThanOrEqual(60);
+    expect(fetches).toBe(before);
+
+    shiftMs += 61_000;
+    const res = await report(entries, { kid: 'kid-2', key: rotated.privateKey });
     expect(res.status).toBe(200);
     expect(res.body).toEqual([{ token_hash: sha256('tg_not_a_key'), token_type: 'tollgate_api_key', label: 'false_positive' }]);
     expect(fetches).toBe(before + 1);
-    // Another unknown identifier within the minute is refused without a refetch (a flood costs one fetch a minute).
-    const unknown = await report([{ token: 'x', type: 't' }], { kid: 'kid-made-up' });
-    expect(unknown.status).toBe(401);
+
+    // Made up: within the minute, deferred without a fetch; after it, one fetch, then refused.
+    expect((await report(entries, { kid: 'kid-made-up' })).status).toBe(503);
     expect(fetches).toBe(before + 1);
+    shiftMs += 61_000;
+    const notModifiedBefore = notModified;
+    const refused = await report(entries, { kid: 'kid-made-up' });
+    expect(refused.status).toBe(401);
+    expect(fetches).toBe(before + 2);
+    expect(notModified).toBe(notModifiedBefore + 1); // revalidated with If-None-Match: nothing changed
+  });
+
+  it('keeps the last good keys when the key endpoint fails after the cache expired', async () => {
+    const a = await tenant();
+    const k = await createKey(t, a.admin);
+    keysDown = true;
+    try {
+      shiftMs += 61 * 60_000;
+      const before = fetches;
+      const res = await report([{ token: k.token, type: 'tollgate_api_key' }]);
+      expect(res.status).toBe(200);
+      expect(res.body[0].label).toBe('true_positive');
+      expect(fetches).toBe(before + 1); // it tried
+      // And does not hammer the failing endpoint: the next report within the minute uses the kept keys.
+      expect((await report([{ token: 'x', type: 't' }])).status).toBe(200);
+      expect(fetches).toBe(before + 1);
+    } finally {
+      keysDown = false;
+    }
   });
 
   it('refuses unsigned, wrongly signed, tampered and unknown-key reports with 401 and changes nothing', async () => {
@@ -133,7 +201,7 @@ describe('POST /api/v1/keys/leaks (e2e)', () => {
       await report(entries, { kid: null }),
       await report(entries, { key: stranger.privateKey }),
       await report(entries, { tamper: true }),
-      await report(entries, { kid: 'kid-unknown' }),
+      await report(entries, { kid: 'not an identifier!' }),
       await t.request({ method: 'POST', url: '/api/v1/keys/leaks', body: entries }),
       await t.request({ method: 'POST', url: '/api/v1/keys/leaks', body: entries, headers: { 'github-public-key-identifier': 'kid-1', 'github-public-key-signature': 'not base64 at all' } }),
     ]) {
@@ -192,5 +260,6 @@ describe('POST /api/v1/keys/leaks when the public keys cannot be fetched (e2e)',
     const res = await t.request({ method: 'POST', url: '/api/v1/keys/leaks', body: [{ token: 'x' }], headers: { 'github-public-key-identifier': 'kid-1', 'github-public-key-signature': 'AAAA' } });
     expect(res.status).toBe(503);
     expect(res.body.code).toBe('service_unavailable');
+    expect(res.headers['retry-after']).toBe('60');
   });
 });

@@ -1,3 +1,4 @@
+import type { TransactionContext } from '../../shared/domain/unit-of-work';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { AuditRecorder } from '../../audit/application/audit-recorder.service';
@@ -96,9 +97,27 @@ export class AlertsService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /** K9: a key reported as leaked (disabled at once by the report); one alert per key. */
-  async keyLeaked(k: { tenantId: string; keyId: string; name: string; disabled: boolean; url: string | null; source: string | null }): Promise<boolean> {
-    return this.enqueue(k.tenantId, 'key.leaked', `key_leaked:${k.keyId}`, { key_id: k.keyId, name: k.name, disabled: k.disabled, url: k.url, source: k.source });
+  /**
+   * K9: a key reported as leaked, queued in the transaction that disables it
+   * (so it is never lost), when the tenant has alerts set up. `stateAt` (the
+   * key's updated_at) keys the dedupe: repeated reports of a key in the same
+   * state alert once; a key re-enabled and leaked again alerts again.
+   */
+  async keyLeaked(
+    k: { tenantId: string; keyId: string; name: string; disabled: boolean; url: string | null; source: string | null; stateAt: Date },
+    tx?: TransactionContext,
+  ): Promise<boolean> {
+    if (!(await this.cachedSettings(k.tenantId))) return false;
+    return this.repo.enqueue(
+      {
+        id: randomUUID(),
+        tenantId: k.tenantId,
+        type: 'key.leaked',
+        dedupeKey: `key_leaked:${k.keyId}:${k.stateAt.toISOString()}`,
+        payload: { key_id: k.keyId, name: k.name, disabled: k.disabled, url: k.url, source: k.source },
+      },
+      tx,
+    );
   }
 
   async scanExpiringKeys(): Promise<number> {

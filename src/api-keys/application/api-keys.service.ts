@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { AlertsService } from '../../alerts/application/alerts.service';
 import { AuditRecorder } from '../../audit/application/audit-recorder.service';
 import { AppConfig } from '../../config/app-config';
 import { actorOf, hasRole, Principal } from '../../auth/principal';
@@ -87,6 +88,7 @@ export class APIKeysService {
     private readonly config: AppConfig,
     private readonly cache: KeyCache,
     private readonly subscriptions: SubscriptionsService,
+    private readonly alerts: AlertsService,
   ) {}
 
   async create(principal: Principal, cmd: CreateAPIKeyCommand, request: RequestMeta): Promise<{ key: APIKey; token: string }> {
@@ -302,8 +304,8 @@ export class APIKeysService {
   /**
    * K9: a reported secret that is one of our keys is disabled at once (not
    * revoked: its owner looks, then rotates or revokes), on every replica, with
-   * an `api_key.leaked` audit event; what the report said goes in the event,
-   * never the secret. Returns the key (null when the secret is not ours) and
+   * an `api_key.leaked` audit event and a `key.leaked` alert in the same
+   * transaction; what the report said goes in both, never the secret. Returns the key (null when the secret is not ours) and
    * whether this report disabled it.
    */
   async disableLeaked(
@@ -326,6 +328,13 @@ export class APIKeysService {
           key.disable(now);
           await this.keys.update(key, tx);
           this.cache.evict(key.id);
+        }
+        // Queued in this transaction: committed with the disabling, or not at all. A revoked key cannot be used: no alert.
+        if (key.revokedAt === null) {
+          await this.alerts.keyLeaked(
+            { tenantId: key.tenantId, keyId: key.id, name: key.name, disabled, url: report.url, source: report.source, stateAt: key.updatedAt },
+            tx,
+          );
         }
         await this.audit.record(
           {

@@ -1,6 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { createHash, verify as verifySignature } from 'node:crypto';
-import { AlertsService } from '../../alerts/application/alerts.service';
 import { AppConfig } from '../../config/app-config';
 import type { RequestMeta } from '../../shared/domain/actor';
 import { DomainError, NotFoundError } from '../../shared/domain/domain-error';
@@ -31,18 +30,22 @@ export class LeakReportsService {
     private readonly config: AppConfig,
     private readonly reporterKeys: LeakReporterKeys,
     private readonly keys: APIKeysService,
-    private readonly alerts: AlertsService,
   ) {}
 
   async handle(identifier: string | undefined, signature: string | undefined, rawBody: Buffer | undefined, request: RequestMeta): Promise<LeakReportResult[]> {
     if (!this.config.leakReportKeysUrl) throw new NotFoundError('The leak report endpoint (LEAK_REPORT_KEYS_URL is not set)');
     if (!identifier || !signature) throw new DomainError('unauthenticated', 'Leak report refused: the Github-Public-Key-Identifier and Github-Public-Key-Signature headers are required.');
-    const publicKey = await this.reporterKeys.publicKey(identifier);
-    if (!publicKey) throw new DomainError('unauthenticated', 'Leak report refused: unknown signing key identifier.');
+    const lookup = await this.reporterKeys.publicKey(identifier);
+    if (!lookup.key) {
+      if (lookup.retryAfterSeconds !== null) {
+        throw new DomainError('service_unavailable', 'Leak report deferred: this signing key identifier is not known yet; retry later.', { retry_after: lookup.retryAfterSeconds });
+      }
+      throw new DomainError('unauthenticated', 'Leak report refused: unknown signing key identifier.');
+    }
     const body = rawBody ?? Buffer.alloc(0);
     let valid = false;
     try {
-      valid = verifySignature('sha256', body, publicKey, Buffer.from(signature, 'base64'));
+      valid = verifySignature('sha256', body, lookup.key, Buffer.from(signature, 'base64'));
     } catch {
       valid = false; // a malformed signature (or key) is a refusal like a wrong one
     }
@@ -52,13 +55,10 @@ export class LeakReportsService {
     for (const reported of parseLeakReport(body)) {
       const outcome = await this.keys.disableLeaked(reported.token, reported, request);
       results.push({ token_hash: createHash('sha256').update(reported.token).digest('hex'), token_type: reported.type, label: outcome ? 'true_positive' : 'false_positive' });
-      if (!outcome) continue;
-      const { key, disabled } = outcome;
-      this.logger.warn(`API key ${key.id} of tenant ${key.tenantId} reported as leaked (${reported.url ?? 'no url'}); ${disabled ? 'disabled' : 'already not active'}`);
-      // After the commit, off the transaction: an alert that cannot be queued must not undo the disabling.
-      await this.alerts
-        .keyLeaked({ tenantId: key.tenantId, keyId: key.id, name: key.name, disabled, url: reported.url, source: reported.source })
-        .catch((err: Error) => this.logger.error(`key.leaked alert for key ${key.id}: ${err.message}`));
+      if (outcome) {
+        const { key, disabled } = outcome;
+        this.logger.warn(`API key ${key.id} of tenant ${key.tenantId} reported as leaked (${reported.url ?? 'no url'}); ${disabled ? 'disabled' : 'already not active'}`);
+      }
     }
     return results;
   }

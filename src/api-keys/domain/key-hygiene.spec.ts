@@ -32,6 +32,12 @@ describe('hygieneFindings (K10)', () => {
     expect(hygieneFindings(key({ ...tidy, lastUsedAt: null, createdAt: days(-29) }), NOW, policy)).toEqual([]);
   });
 
+  it('a rotated key in its grace period ends with the grace: not never_expires, lifetime counted to the grace end', () => {
+    const strict = { idleDays: 30, maxLifetimeDays: 30 };
+    expect(hygieneFindings(key({ monthlyCreditCap: 5, lastUsedAt: days(0), expiresAt: null, graceUntil: days(1) }), NOW, strict)).toEqual([]);
+    expect(hygieneFindings(key({ monthlyCreditCap: 5, lastUsedAt: days(0), expiresAt: days(90), graceUntil: days(1) }), NOW, strict)).toEqual([]);
+  });
+
   it("over_max_lifetime: no expiry, or an expiry further than the plan's maximum from creation", () => {
     const strict = { idleDays: 30, maxLifetimeDays: 30 };
     const created = { createdAt: days(-1), monthlyCreditCap: 5, lastUsedAt: days(0) };

@@ -16,7 +16,7 @@ const DAY_MS = 86_400_000;
 
 /**
  * The findings for one live key (not revoked, not expired), in a fixed order:
- * - `never_expires`: no `expires_at`;
+ * - `never_expires`: no `expires_at` (and not a rotated key in its grace period, which ends with it);
  * - `idle`: last used more than `idleDays` ago; `never_used`: never used and created more than `idleDays` ago;
  * - `no_credit_cap`: no monthly credit cap;
  * - `over_max_lifetime`: the plan sets a maximum lifetime and the key has no expiry or expires later than creation + maximum.
@@ -24,11 +24,14 @@ const DAY_MS = 86_400_000;
 export function hygieneFindings(key: APIKey, now: Date, policy: HygienePolicy): HygieneFinding[] {
   const out: HygieneFinding[] = [];
   const idleBefore = now.getTime() - policy.idleDays * DAY_MS;
-  if (key.expiresAt === null) out.push('never_expires');
+  // A rotated key in its grace period ends when the grace does, whatever its expires_at.
+  const ends = [key.expiresAt, key.graceUntil].filter((d): d is Date => d !== null).map((d) => d.getTime());
+  const endsAt = ends.length ? Math.min(...ends) : null;
+  if (endsAt === null) out.push('never_expires');
   if (key.lastUsedAt !== null && key.lastUsedAt.getTime() < idleBefore) out.push('idle');
   if (key.lastUsedAt === null && key.createdAt.getTime() < idleBefore) out.push('never_used');
   if (key.monthlyCreditCap === null) out.push('no_credit_cap');
-  if (policy.maxLifetimeDays !== null && (key.expiresAt === null || key.expiresAt.getTime() - key.createdAt.getTime() > policy.maxLifetimeDays * DAY_MS)) {
+  if (policy.maxLifetimeDays !== null && (endsAt === null || endsAt - key.createdAt.getTime() > policy.maxLifetimeDays * DAY_MS)) {
     out.push('over_max_lifetime');
   }
   return out;

@@ -8,8 +8,6 @@ export interface ReportedToken {
   source: string | null;
 }
 
-/** Most entries one report may carry; GitHub sends a few at a time. */
-export const MAX_REPORTED_TOKENS = 1_000;
 const MAX_TOKEN_LENGTH = 1_024;
 const MAX_FIELD_LENGTH = 2_048;
 
@@ -27,7 +25,7 @@ export function parseLeakReport(raw: Buffer): ReportedToken[] {
     throw new DomainError('malformed_request', 'The body is not valid JSON.');
   }
   if (!Array.isArray(body)) throw new ValidationFailedError([{ field: '(body)', message: 'a leak report is a JSON array of {token, type, url, source}' }]);
-  if (body.length > MAX_REPORTED_TOKENS) throw new ValidationFailedError([{ field: '(body)', message: `at most ${MAX_REPORTED_TOKENS} tokens per report` }]);
+  // No cap on the number of entries: GitHub may send many matches at once, and the body limit (1 MiB) bounds them.
   const errors: FieldError[] = [];
   const seen = new Set<string>();
   const out: ReportedToken[] = [];

@@ -141,9 +141,14 @@ export function sendFrameworkProblem(error: unknown, request: FastifyRequest, re
   sendProblem(reply, problem, { 'X-Request-Id': String(request.id) });
 }
 
-/** API.md: every 429 carries Retry-After; a refusal with a quota_info but no header of its own waits until reset_at. */
+/**
+ * API.md: every 429 carries Retry-After; a refusal with a quota_info but no header of its own waits until reset_at.
+ * A 503 whose details say `retry_after` (seconds) carries it as Retry-After too.
+ */
 function withRetryAfter(problem: ProblemBody, headers?: Record<string, string>): Record<string, string> | undefined {
-  if (problem.status !== 429 || headers?.['Retry-After']) return headers;
+  if (headers?.['Retry-After']) return headers;
+  if (problem.status === 503 && typeof problem.retry_after === 'number') return { ...(headers ?? {}), 'Retry-After': String(Math.max(1, problem.retry_after)) };
+  if (problem.status !== 429) return headers;
   const resetAt = Date.parse(String((problem.quota_info as { reset_at?: unknown } | undefined)?.reset_at));
   if (Number.isNaN(resetAt)) return headers;
   return { ...(headers ?? {}), 'Retry-After': String(Math.max(1, Math.ceil((resetAt - Date.now()) / 1000))) };
