@@ -225,4 +225,44 @@ describe('MCP protocol over raw HTTP (e2e)', () => {
     expect(json.jsonrpc).toBe('2.0');
     expect([-32700, -32600]).toContain(json.error.code);
   });
+
+  describe('SEP-2243 mirrored headers (Mcp-Method, Mcp-Name)', () => {
+    it('headers that match the body (Mcp-Name plain or Base64) are accepted', async () => {
+      const plain = await post(rpc('tools/call', { name: 'fake__echo', arguments: { message: 'h1' } }), {
+        headers: { ...AFTER_INIT, 'mcp-method': 'tools/call', 'mcp-name': 'fake__echo' },
+      });
+      expect(plain.status).toBe(200);
+      expect(plain.json.result.content).toEqual([{ type: 'text', text: 'echo: h1' }]);
+      const b64 = await post(rpc('tools/call', { name: 'fake__echo', arguments: { message: 'h2' } }), {
+        headers: { ...AFTER_INIT, 'mcp-method': 'tools/call', 'mcp-name': `=?base64?${Buffer.from('fake__echo').toString('base64')}?=` },
+      });
+      expect(b64.status).toBe(200);
+      expect((await post(rpc('tools/list'), { headers: { ...AFTER_INIT, 'mcp-method': 'tools/list' } })).status).toBe(200);
+    });
+
+    it('headers that contradict the body → 400 with JSON-RPC error -32001 (HeaderMismatch), nothing forwarded or charged', async () => {
+      const before = fake.methodCount('tools/call');
+      for (const headers of [
+        { 'mcp-method': 'tools/list' },
+        { 'mcp-method': 'tools/call', 'mcp-name': 'fake__other' },
+        { 'mcp-name': '=?base64?%%%?=' },
+      ]) {
+        const req = rpc('tools/call', { name: 'fake__echo', arguments: { message: 'no' } });
+        const res = await post(req, { headers: { ...AFTER_INIT, ...headers } });
+        expect(res.status).toBe(400);
+        expect(res.json).toMatchObject({ jsonrpc: '2.0', id: req.id, error: { code: -32001 } });
+        expect(res.json.error.message).toMatch(/^Header mismatch: /);
+      }
+      expect(fake.methodCount('tools/call')).toBe(before);
+    });
+
+    it('Tollgate mirrors the method and the upstream tool name on the tools/call it sends upstream', async () => {
+      const seen = fake.requestHeaders.length;
+      const res = await post(rpc('tools/call', { name: 'fake__echo', arguments: { message: 'mirror' } }), { headers: AFTER_INIT });
+      expect(res.status).toBe(200);
+      const sent = fake.requestHeaders.slice(seen).filter((h) => h['mcp-method'] === 'tools/call');
+      expect(sent).toHaveLength(1);
+      expect(sent[0]['mcp-name']).toBe('echo');
+    });
+  });
 });

@@ -12,6 +12,7 @@ import { DomainError } from '../../shared/domain/domain-error';
 import { ApiAgentAuth, ApiProblems } from '../../shared/http/api-problems.decorator';
 import { JsonRpcMessageDto } from './mcp-response.dto';
 import { McpServerFactory } from './mcp-server.factory';
+import { HEADER_MISMATCH_RPC_CODE, headerMismatch } from '../domain/mirrored-headers';
 
 const MCP_PATHS = ['mcp', 'api/v1/mcp'];
 
@@ -50,6 +51,16 @@ export class McpController {
   @ApiOkResponse({ type: JsonRpcMessageDto, description: 'The JSON-RPC response (202 with no body for notifications).' })
   async post(@Req() req: FastifyRequest, @Res() reply: FastifyReply, @CurrentAgent() agent: AgentPrincipal): Promise<void> {
     this.checkOrigin(req);
+    // SEP-2243: intermediaries may have routed on Mcp-Method / Mcp-Name; a body that says otherwise is refused.
+    const mismatch = headerMismatch(req.headers, req.body);
+    if (mismatch) {
+      const id = (req.body as { id?: unknown }).id;
+      reply
+        .status(400)
+        .header('content-type', 'application/json')
+        .send({ jsonrpc: '2.0', id: typeof id === 'string' || typeof id === 'number' ? id : null, error: { code: HEADER_MISMATCH_RPC_CODE, message: `Header mismatch: ${mismatch}` } });
+      return;
+    }
     const server = this.servers.create(agent, requestMetaOf(req));
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     await server.connect(transport);

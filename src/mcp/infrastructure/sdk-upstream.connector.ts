@@ -9,6 +9,7 @@ import type { Upstream, UpstreamTool } from '../domain/upstream';
 import { UpstreamFailureError, UpstreamProtocolError, UpstreamTimeoutError } from '../domain/mcp.errors';
 import { UpstreamConnector } from '../domain/upstream.repository';
 import { SseMessageReader } from './sse-stream';
+import { encodeHeaderValue, MCP_METHOD_HEADER, MCP_NAME_HEADER } from '../domain/mirrored-headers';
 
 interface Pooled {
   fingerprint: string;
@@ -184,7 +185,8 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
     const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: args } });
     let response: RpcResponse;
     try {
-      response = await this.exchange(direct, id, body, upstream.timeoutMs);
+      // SEP-2243: the method and the tool it addresses, mirrored in headers for the upstream's intermediaries.
+      response = await this.exchange(direct, id, body, upstream.timeoutMs, { [MCP_METHOD_HEADER]: 'tools/call', [MCP_NAME_HEADER]: encodeHeaderValue(tool) });
     } catch (err) {
       if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
         this.notify(direct, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: String(err) } }), upstream.timeoutMs);
@@ -213,7 +215,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
    * whole exchange, resumptions included, against `timeoutMs` (then the
    * SDK's RequestTimeout McpError).
    */
-  private exchange(direct: DirectSession, id: number, body: string, timeoutMs: number): Promise<RpcResponse> {
+  private exchange(direct: DirectSession, id: number, body: string, timeoutMs: number, mirrored: Record<string, string>): Promise<RpcResponse> {
     return new Promise((resolve, reject) => {
       let req: ClientRequest; // the request being read: the POST, then any GET resuming its stream
       let done = false;
@@ -301,7 +303,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
         req.end();
       };
 
-      req = this.request(direct, 'POST', { ...direct.headers, 'content-length': Buffer.byteLength(body) });
+      req = this.request(direct, 'POST', { ...direct.headers, ...mirrored, 'content-length': Buffer.byteLength(body) });
       req.once('error', (err) => finish(fetchFailed(err)));
       req.once('response', (res: IncomingMessage) => {
         const status = res.statusCode ?? 0;
