@@ -242,11 +242,12 @@ describe('MCP protocol over raw HTTP (e2e)', () => {
 
     it('headers that contradict the body → 400 with JSON-RPC error -32001 (HeaderMismatch), nothing forwarded or charged', async () => {
       const before = fake.methodCount('tools/call');
-      for (const headers of [
+      const contradictions: Record<string, string>[] = [
         { 'mcp-method': 'tools/list' },
         { 'mcp-method': 'tools/call', 'mcp-name': 'fake__other' },
         { 'mcp-name': '=?base64?%%%?=' },
-      ]) {
+      ];
+      for (const headers of contradictions) {
         const req = rpc('tools/call', { name: 'fake__echo', arguments: { message: 'no' } });
         const res = await post(req, { headers: { ...AFTER_INIT, ...headers } });
         expect(res.status).toBe(400);
