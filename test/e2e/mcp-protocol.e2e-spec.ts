@@ -240,21 +240,30 @@ describe('MCP protocol over raw HTTP (e2e)', () => {
       expect((await post(rpc('tools/list'), { headers: { ...AFTER_INIT, 'mcp-method': 'tools/list' } })).status).toBe(200);
     });
 
-    it('headers that contradict the body → 400 with JSON-RPC error -32001 (HeaderMismatch), nothing forwarded or charged', async () => {
+    it('headers that contradict the body, or come with a batch → 400 with JSON-RPC error -32020 (HeaderMismatch); nothing forwarded or counted', async () => {
       const before = fake.methodCount('tools/call');
+      const quota = async () => Number((await t.db.query(`SELECT coalesce(sum(requests), 0)::int AS n FROM quota_counters WHERE tenant_id = $1`, [tenant]))[0].n);
+      const quotaBefore = await quota();
       const contradictions: Record<string, string>[] = [
         { 'mcp-method': 'tools/list' },
         { 'mcp-method': 'tools/call', 'mcp-name': 'fake__other' },
         { 'mcp-name': '=?base64?%%%?=' },
+        { 'mcp-name': `=?base64?${Buffer.from('fake__echo').toString('base64').replace(/=+$/, '')}?=` }, // unpadded
       ];
       for (const headers of contradictions) {
         const req = rpc('tools/call', { name: 'fake__echo', arguments: { message: 'no' } });
         const res = await post(req, { headers: { ...AFTER_INIT, ...headers } });
         expect(res.status).toBe(400);
-        expect(res.json).toMatchObject({ jsonrpc: '2.0', id: req.id, error: { code: -32001 } });
+        expect(res.json).toMatchObject({ jsonrpc: '2.0', id: req.id, error: { code: -32020 } });
         expect(res.json.error.message).toMatch(/^Header mismatch: /);
       }
+      const batch = await post([rpc('tools/call', { name: 'fake__echo', arguments: { message: 'batched' } })], {
+        headers: { ...AFTER_INIT, 'mcp-method': 'tools/list' },
+      });
+      expect(batch.status).toBe(400);
+      expect(batch.json).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32020 } });
       expect(fake.methodCount('tools/call')).toBe(before);
+      expect(await quota()).toBe(quotaBefore);
     });
 
     it('Tollgate mirrors the method and the upstream tool name on the tools/call it sends upstream', async () => {

@@ -1,4 +1,4 @@
-import { decodeHeaderValue, encodeHeaderValue, headerMismatch, mirroredValues } from './mirrored-headers';
+import { decodeHeaderValue, encodeHeaderValue, HEADER_MISMATCH_RPC_CODE, headerMismatch, mirroredValues } from './mirrored-headers';
 
 describe('SEP-2243 mirrored headers', () => {
   const call = (name: string) => ({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: {} } });
@@ -10,6 +10,18 @@ describe('SEP-2243 mirrored headers', () => {
     expect(encodeHeaderValue('=?base64?looks-like-one')).toMatch(/^=\?base64\?/);
     for (const v of ['plain', 'tööl', ' padded', 'a\nb', '=?base64?x']) expect(decodeHeaderValue(encodeHeaderValue(v))).toBe(v);
     expect(decodeHeaderValue('=?base64?not base64!?=')).toBeNull();
+  });
+
+  it('the sentinel must be canonical, padded Base64 of valid UTF-8; without its suffix a value is literal', () => {
+    expect(decodeHeaderValue('=?base64?SGVsbG8=?=')).toBe('Hello');
+    expect(decodeHeaderValue('=?base64?SGVsbG8?=')).toBeNull(); // padding missing
+    expect(decodeHeaderValue('=?base64?SGVsbG9=?=')).toBeNull(); // stray bits in the padding
+    expect(decodeHeaderValue('=?base64?A?=')).toBeNull();
+    expect(decodeHeaderValue('=?base64?/w==?=')).toBeNull(); // not UTF-8
+    expect(decodeHeaderValue('=?base64??=')).toBe('');
+    expect(decodeHeaderValue('=?base64?SGVsbG8=')).toBe('=?base64?SGVsbG8='); // no suffix: literal
+    expect(decodeHeaderValue(' \tx\t ')).toBe('x');
+    expect(decodeHeaderValue('x\u00a0')).toBe('x\u00a0'); // only HTTP whitespace is trimmed
   });
 
   it('derives the values from the body: method of requests, name or uri of the three addressed methods', () => {
@@ -27,6 +39,10 @@ describe('SEP-2243 mirrored headers', () => {
     expect(headerMismatch({ 'mcp-method': 'tools/list' }, call('x'))).toMatch(/Mcp-Method/);
     expect(headerMismatch({ 'mcp-name': 'y' }, call('x'))).toMatch(/Mcp-Name/);
     expect(headerMismatch({ 'mcp-name': '=?base64?%%?=' }, call('x'))).toMatch(/base64/);
-    expect(headerMismatch({ 'mcp-name': 'x' }, { jsonrpc: '2.0', id: 1, method: 'tools/list' })).toMatch(/addresses no name/);
+    expect(headerMismatch({ 'mcp-name': 'x' }, { jsonrpc: '2.0', id: 1, method: 'tools/list' })).toBeNull(); // no name to contradict
+    expect(headerMismatch({ 'mcp-method': 'tools/list' }, [call('x')])).toMatch(/batch/);
+    expect(headerMismatch({}, [call('x')])).toBeNull();
+    expect(headerMismatch({ 'mcp-method': 'TOOLS/CALL' }, call('x'))).toMatch(/Mcp-Method/);
+    expect(HEADER_MISMATCH_RPC_CODE).toBe(-32020);
   });
 });

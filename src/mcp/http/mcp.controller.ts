@@ -47,7 +47,7 @@ export class McpController {
   })
   @ApiHeader({ name: 'Accept', required: true, example: 'application/json, text/event-stream' })
   @ApiHeader({ name: 'MCP-Protocol-Version', required: false, example: '2025-06-18' })
-  @ApiHeader({ name: 'Mcp-Method', required: false, example: 'tools/call', description: 'SEP-2243: when sent, must equal the body\'s method (else 400, JSON-RPC -32001).' })
+  @ApiHeader({ name: 'Mcp-Method', required: false, example: 'tools/call', description: 'SEP-2243: when sent, must equal the body\'s method (else 400, JSON-RPC -32020 HeaderMismatch).' })
   @ApiHeader({ name: 'Mcp-Name', required: false, example: 'github__create_issue', description: 'SEP-2243: when sent, must equal params.name / params.uri (plain or =?base64?…?=).' })
   @ApiBody({ type: JsonRpcMessageDto })
   @ApiOkResponse({ type: JsonRpcMessageDto, description: 'The JSON-RPC response (202 with no body for notifications).' })
