@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createTestApp, TestApp } from '../support/create-test-app';
-import { createKey, managementToken, setPlan, uniqueTenant } from '../support/factories';
+import { createKey, managementToken, setPlan, uniqueTenant, writePlansFile } from '../support/factories';
 import { FakeUpstream } from '../support/fake-upstream';
 
 const ERROR_META = 'io.tollgate/error';
@@ -24,8 +22,7 @@ describe('Per-key monthly credit cap (e2e)', () => {
   const clients: Client[] = [];
 
   beforeAll(async () => {
-    const plansFile = join(process.env.DATA_DIR!, `plans-${randomBytes(4).toString('hex')}.json`);
-    writeFileSync(plansFile, JSON.stringify(FILE_PLANS));
+    const plansFile = writePlansFile(FILE_PLANS);
     fake = await new FakeUpstream().start();
     t = await createTestApp({ PLANS_FILE: plansFile });
     await t.app.listen({ port: 0, host: '127.0.0.1' });

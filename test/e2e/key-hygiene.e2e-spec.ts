@@ -1,8 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createTestApp, TestApp } from '../support/create-test-app';
-import { createKey, managementToken, setPlan, uniqueTenant } from '../support/factories';
+import { createKey, managementToken, setPlan, uniqueTenant, writePlansFile } from '../support/factories';
 
 const FILE_PLANS = [
   { id: 'strict', name: 'Strict', rate_limits: { per_minute: 1_000, per_hour: 10_000 }, quotas: { requests_per_month: 10_000, tokens_per_month: 1_000_000 }, max_keys: 50, included_credits: 0, max_key_lifetime_days: 30 },
@@ -14,9 +11,7 @@ describe('GET /api/v1/api-keys/hygiene (e2e)', () => {
   let t: TestApp;
 
   beforeAll(async () => {
-    const plansFile = join(process.env.DATA_DIR!, `plans-${randomBytes(4).toString('hex')}.json`);
-    writeFileSync(plansFile, JSON.stringify(FILE_PLANS));
-    t = await createTestApp({ PLANS_FILE: plansFile });
+    t = await createTestApp({ PLANS_FILE: writePlansFile(FILE_PLANS) });
   }, 60_000);
 
   afterAll(async () => {

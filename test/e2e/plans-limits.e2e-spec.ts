@@ -1,6 +1,4 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { DataSource } from 'typeorm';
@@ -10,7 +8,7 @@ import { monthWindow } from '../../src/plans/domain/plan';
 import { PostgresAdmissionStore } from '../../src/plans/infrastructure/typeorm-billing.repositories';
 import { UsageBuffer } from '../../src/usage/application/usage-buffer';
 import { createTestApp, TestApp } from '../support/create-test-app';
-import { createKey, managementToken, setPlan, uniqueTenant } from '../support/factories';
+import { createKey, managementToken, setPlan, uniqueTenant, writePlansFile } from '../support/factories';
 import { FakeUpstream } from '../support/fake-upstream';
 
 /** API.md's signature, computed here independently of the implementation. */
@@ -53,8 +51,7 @@ describe('Plans, rate limits, quotas and credits (e2e)', () => {
   const clients: Client[] = [];
 
   beforeAll(async () => {
-    plansFile = join(process.env.DATA_DIR!, `plans-${randomBytes(4).toString('hex')}.json`);
-    writeFileSync(plansFile, JSON.stringify(FILE_PLANS));
+    plansFile = writePlansFile(FILE_PLANS);
     fake = await new FakeUpstream().start();
     t = await createTestApp({ PLANS_FILE: plansFile, BILLING_WEBHOOK_SECRET: WEBHOOK_SECRET });
     await t.app.listen({ port: 0, host: '127.0.0.1' });

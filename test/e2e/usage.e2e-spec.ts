@@ -1,10 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Clock } from '../../src/shared/domain/clock';
 import { estimateTokens, forecastExhaustion } from '../../src/usage/domain/usage';
 import { createTestApp, TestApp } from '../support/create-test-app';
-import { createKey, managementToken, setPlan, uniqueTenant } from '../support/factories';
+import { createKey, managementToken, setPlan, uniqueTenant, writePlansFile } from '../support/factories';
 import { FakeUpstream } from '../support/fake-upstream';
 
 /** A clock the test moves by hand (every Clock consumer in the app sees it). */
@@ -62,8 +59,7 @@ describe('Usage metering and reports (e2e, fixed clock)', () => {
   const PRICES: Record<string, number> = { fake__echo: 1, fake__slow: 2 };
 
   beforeAll(async () => {
-    const plansFile = join(process.env.DATA_DIR!, `plans-usage-${randomBytes(4).toString('hex')}.json`);
-    writeFileSync(plansFile, JSON.stringify([METER_PLAN]));
+    const plansFile = writePlansFile([METER_PLAN]);
     fake = await new FakeUpstream().start();
     t = await createTestApp({ PLANS_FILE: plansFile }, [{ provide: Clock, useValue: clock }]);
     tenant = uniqueTenant('usage');

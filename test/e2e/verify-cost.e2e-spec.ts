@@ -1,9 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { UsageBuffer } from '../../src/usage/application/usage-buffer';
 import { createTestApp, TestApp } from '../support/create-test-app';
-import { createKey, managementToken, setPlan, uniqueTenant, verifyKey } from '../support/factories';
+import { createKey, managementToken, setPlan, uniqueTenant, verifyKey, writePlansFile } from '../support/factories';
 
 const FILE_PLANS = [
   { id: 'roomy', name: 'Roomy', rate_limits: { per_minute: 1_000, per_hour: 10_000 }, quotas: { requests_per_month: 10_000, tokens_per_month: 1_000_000 }, max_keys: 10, included_credits: 100 },
@@ -22,9 +19,7 @@ describe('POST /api/v1/keys/verify with cost (e2e)', () => {
   let t: TestApp;
 
   beforeAll(async () => {
-    const plansFile = join(process.env.DATA_DIR!, `plans-${randomBytes(4).toString('hex')}.json`);
-    writeFileSync(plansFile, JSON.stringify(FILE_PLANS));
-    t = await createTestApp({ PLANS_FILE: plansFile });
+    t = await createTestApp({ PLANS_FILE: writePlansFile(FILE_PLANS) });
   }, 60_000);
 
   afterAll(async () => {

@@ -1,8 +1,17 @@
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { sign } from 'jsonwebtoken';
 import type { PermissionScopeJson } from '../../src/api-keys/domain/permission-scope';
 import { TEST_JWT_SECRET } from './env';
 import type { TestApp } from './create-test-app';
+
+/** Writes plans (PLANS_FILE format) to a fresh file under the run's DATA_DIR and returns its path. */
+export function writePlansFile(plans: unknown[]): string {
+  const file = join(process.env.DATA_DIR!, `plans-${randomBytes(4).toString('hex')}.json`);
+  writeFileSync(file, JSON.stringify(plans));
+  return file;
+}
 
 export type Role = 'admin' | 'developer' | 'auditor' | 'service';
 
