@@ -54,6 +54,18 @@ describe('MCP gateway (e2e, SDK client → Tollgate → server-everything)', () 
     await client.close();
   });
 
+  it("M7: an MCP client that asks for progress gets server-everything's progress notifications as the tool runs, then the result", async () => {
+    const key = await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['everything__trigger-long-running-operation'] } });
+    const client = await connect(key.token);
+    const progress: { progress: number; total?: number }[] = [];
+    const result = await client.callTool({ name: 'everything__trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 } }, undefined, {
+      onprogress: (p) => progress.push(p),
+    });
+    expect(progress).toEqual([1, 2, 3].map((i) => ({ progress: i, total: 3 })));
+    expect(JSON.stringify(result.content)).toContain('Long running operation completed');
+    await client.close();
+  });
+
   it('key B with everything__* minus a deny sees all but the denied tool; the denied call is refused and audited', async () => {
     const key = await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['everything__*'], deny: { mcp_tool_ids: ['everything__get-sum'] } } });
     const client = await connect(key.token);

@@ -134,6 +134,67 @@ describe('SSE-answering upstreams (e2e, REST mirror and /mcp → Tollgate → up
     expect(viaTollgate.content).toEqual([{ type: 'text', text: 'said 3 things first' }]);
   });
 
+  describe('M7: progress and _meta of a tools/call', () => {
+    const received = (result: unknown) => JSON.parse((result as { content: { text: string }[] }).content[0].text).received_meta;
+
+    it("a caller that asks for progress gets the upstream's progress for its call under its own token, then the result; the rest of its _meta reaches the upstream", async () => {
+      const client = await viaMcp();
+      const progress: unknown[] = [];
+      const result = await client.callTool(
+        { name: 'sse__progress', arguments: { steps: 3 }, _meta: { 'example.com/trace': 't-1' } },
+        undefined,
+        { onprogress: (p) => progress.push(p) },
+      );
+      // Only the call's own token: the upstream's progress under another token is not relayed.
+      expect(progress).toEqual([1, 2, 3].map((i) => ({ progress: i, total: 3, message: `step ${i}` })));
+      const meta = received(result);
+      expect(meta['example.com/trace']).toBe('t-1');
+      // The upstream saw a token of Tollgate's (its shared session), not the caller's.
+      expect(meta.progressToken).toEqual(expect.any(Number));
+      expect(Object.keys(meta).sort()).toEqual(['example.com/trace', 'progressToken']);
+      expect(result._meta?.[BUDGET_META]).toBeDefined();
+    });
+
+    it('on the wire: a tools/call with a progressToken is answered as an SSE stream (progress events, then the result); without one, JSON as always', async () => {
+      const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'x-api-key': key, 'mcp-protocol-version': '2025-11-25' };
+      const call = (meta?: Record<string, unknown>) =>
+        fetch(`${baseUrl}/mcp`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'sse__progress', arguments: { steps: 2 }, ...(meta ? { _meta: meta } : {}) } }),
+        });
+
+      const streamed = await call({ progressToken: 'p-7', 'example.com/trace': 't-2' });
+      expect(streamed.status).toBe(200);
+      expect(streamed.headers.get('content-type')).toContain('text/event-stream');
+      expect(streamed.headers.get('x-ratelimit-limit')).not.toBeNull();
+      const messages = (await streamed.text())
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => JSON.parse(line.slice(6)));
+      expect(messages.slice(0, 2)).toEqual([1, 2].map((i) => ({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 'p-7', progress: i, total: 2, message: `step ${i}` } })));
+      expect(messages).toHaveLength(3);
+      expect(messages[2]).toMatchObject({ jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text' }] } });
+      expect(received(messages[2].result)['example.com/trace']).toBe('t-2');
+
+      const plain = await call({ 'example.com/trace': 't-3' });
+      expect(plain.headers.get('content-type')).toContain('application/json');
+      const body = (await plain.json()) as { id: number; result: unknown };
+      expect(body.id).toBe(7);
+      // No progress asked: the upstream gets the caller's _meta and no progress token at all.
+      expect(received(body.result)).toEqual({ 'example.com/trace': 't-3' });
+
+      const bare = (await (await call()).json()) as { result: unknown };
+      expect(received(bare.result)).toBeNull();
+    });
+
+    it('the REST mirror sends no _meta upstream', async () => {
+      const rest = await restCall('sse__progress', { steps: 2 });
+      expect(rest.status).toBe(200);
+      expect(received(rest.body)).toBeNull();
+    });
+  });
+
   it('requests the upstream sends on the stream get the answers an SDK client without capabilities gives, and the call completes with its result', async () => {
     const expected = [
       'sampling/createMessage: error -32601 MCP error -32601: Method not found',

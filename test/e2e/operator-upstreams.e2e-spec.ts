@@ -1,4 +1,6 @@
 import { writeFileSync } from 'node:fs';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { join } from 'node:path';
 import { createTestApp, TestApp } from '../support/create-test-app';
 import { createKey, managementToken, uniqueTenant } from '../support/factories';
@@ -29,6 +31,25 @@ describe('Operator-declared upstreams (UPSTREAMS_FILE, stdio)', () => {
     const call = await t.request({ method: 'POST', url: '/api/v1/mcp/tools/local__echo/call', headers: h, body: { arguments: { message: 'via stdio' } } });
     expect(call.status).toBe(200);
     expect(JSON.stringify(call.body.content)).toContain('via stdio');
+  }, 60_000);
+
+  it('relays the progress a stdio upstream reports to an MCP client that asks for it (M7)', async () => {
+    const key = await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['local__trigger-long-running-operation'] } });
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const address = t.app.getHttpServer().address();
+    const url = new URL(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/mcp`);
+    const client = new Client({ name: 'e2e-stdio', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: { 'X-API-Key': key.token } } }));
+    try {
+      const progress: unknown[] = [];
+      const result = await client.callTool({ name: 'local__trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 } }, undefined, {
+        onprogress: (p) => progress.push(p),
+      });
+      expect(progress).toEqual([1, 2, 3].map((i) => ({ progress: i, total: 3 })));
+      expect(JSON.stringify(result.content)).toContain('Long running operation completed');
+    } finally {
+      await client.close();
+    }
   }, 60_000);
 
   it('refuses to register an upstream under a name the operator declared (409) and never accepts stdio over REST', async () => {

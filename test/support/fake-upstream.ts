@@ -30,7 +30,7 @@ export interface FakeUpstreamOptions {
    * How requests are answered: 'json' (the default), by a stateless server
    * with enableJsonResponse; 'sse', by a stateful server (one session per
    * client, like server-everything) answering each request with an SSE
-   * stream, which also has the tools chatty, ask, cut and poll.
+   * stream, which also has the tools progress, chatty, ask, cut and poll.
    */
   answer?: 'json' | 'sse';
   /**
@@ -52,8 +52,9 @@ export interface FakeUpstreamOptions {
  * `methods` counts every JSON-RPC method (e.g. `initialize`).
  *
  * With `{ answer: 'sse' }` (FakeUpstreamOptions) the server keeps sessions
- * and answers with SSE streams, and has four more tools that use them:
- * chatty ({count}: progress and log notifications before the result), ask
+ * and answers with SSE streams, and has five more tools that use them:
+ * progress ({steps}: progress under the call's token, result = the _meta it
+ * received), chatty ({count}: progress and log notifications before the result), ask
  * (requests to the client: sampling, elicitation, roots, ping; the result
  * reports their answers), cut (a log notification, then the connection is
  * destroyed before the result) and poll (the server closes the stream, as
@@ -207,6 +208,23 @@ export class FakeUpstream {
 
   /** The tools that only an SSE answer can carry: notifications and requests on the call's stream, a broken or closed stream. */
   private registerStreamTools(mcp: McpServer): void {
+    mcp.registerTool(
+      'progress',
+      {
+        description: 'Sends a progress notification under a token that is not the call\'s, then `steps` under the call\'s progressToken (if any), and answers with the request _meta it received.',
+        inputSchema: { steps: z.number().int().min(0).max(20) },
+      },
+      async ({ steps }, extra): Promise<CallToolResult> => {
+        const token = extra._meta?.progressToken;
+        await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: 'not-this-call', progress: 99 } });
+        if (token !== undefined) {
+          for (let i = 1; i <= steps; i++) {
+            await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: i, total: steps, message: `step ${i}` } });
+          }
+        }
+        return { content: [{ type: 'text', text: JSON.stringify({ received_meta: extra._meta ?? null }) }] };
+      },
+    );
     mcp.registerTool(
       'chatty',
       { description: 'Sends `count` progress and log notifications on its stream, then answers.', inputSchema: { count: z.number().int().min(0).max(100) } },

@@ -8,7 +8,7 @@ import { Clock } from '../../shared/domain/clock';
 import { CircuitBreaker } from '../domain/circuit-breaker';
 import { ForbiddenToolError, UnknownToolError, UpstreamFailureError, UpstreamTimeoutError } from '../domain/mcp.errors';
 import { ExposedTool, Upstream } from '../domain/upstream';
-import { UpstreamConnector } from '../domain/upstream.repository';
+import { ToolCallOptions, UpstreamConnector } from '../domain/upstream.repository';
 import { Admission, Budget, CallAdmission } from '../../plans/application/call-admission.service';
 import { UsageBuffer } from '../../usage/application/usage-buffer';
 import { TokenCounter } from '../../usage/domain/usage';
@@ -102,6 +102,7 @@ export class McpGatewayService {
     name: string,
     args: Record<string, unknown>,
     request: RequestMeta,
+    options?: ToolCallOptions,
   ): Promise<ToolCallOutcome> {
     const { tool, upstream } = await this.authorize(caller, name, request);
     // A dead upstream is not hammered, and a call that cannot be served is not admitted (nothing charged).
@@ -131,7 +132,7 @@ export class McpGatewayService {
     let result: Record<string, unknown>;
     const started = performance.now();
     try {
-      result = await this.connector.callTool(upstream, tool.upstreamToolName, args);
+      result = await this.connector.callTool(upstream, tool.upstreamToolName, args, options);
       this.metrics.upstreamCall(upstream.name, (performance.now() - started) / 1000, null);
       this.breaker.success(upstream.id);
     } catch (err) {

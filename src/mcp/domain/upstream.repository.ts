@@ -11,11 +11,33 @@ export abstract class UpstreamRepository {
   abstract delete(tenantId: string, id: string, tx?: TransactionContext): Promise<boolean>;
 }
 
+/** One `notifications/progress` of a tool call, without its token (each side of Tollgate has its own). */
+export interface ToolProgress {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+/** What an MCP caller sent with its tools/call besides name and arguments (M7: passed on unchanged). */
+export interface ToolCallOptions {
+  /**
+   * The caller's request `_meta`, without its progressToken: sent to the
+   * upstream as it came (vendor keys, related-task, …).
+   */
+  meta?: Record<string, unknown>;
+  /**
+   * The caller asked for progress: the upstream call carries a progress
+   * token of Tollgate's, and each progress notification the upstream sends
+   * for it is handed here.
+   */
+  onProgress?: (progress: ToolProgress) => void;
+}
+
 /** Port: speaks MCP to an upstream (pooled sessions live in the adapter). */
 export abstract class UpstreamConnector {
   abstract listTools(upstream: Upstream): Promise<UpstreamTool[]>;
   /** Resolves with the upstream's CallToolResult unchanged; throws UpstreamFailureError / UpstreamTimeoutError. */
-  abstract callTool(upstream: Upstream, tool: string, args: Record<string, unknown>): Promise<Record<string, unknown>>;
+  abstract callTool(upstream: Upstream, tool: string, args: Record<string, unknown>, options?: ToolCallOptions): Promise<Record<string, unknown>>;
   /** Drops pooled sessions of an upstream (changed or deleted). */
   abstract forget(upstreamId: string): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Server, ServerOptions } from '@modelcontextprotocol/sdk/server/index.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
-import { CallToolRequest, CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, RequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequest, CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, RequestSchema, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import type { AgentPrincipal } from '../../auth/agent-principal';
 import type { RequestMeta } from '../../shared/domain/actor';
 import { BUDGET_META_KEY, McpGatewayService } from '../application/mcp-gateway.service';
@@ -14,6 +14,7 @@ import {
   UpstreamTimeoutError,
 } from '../domain/mcp.errors';
 import type { ExposedTool } from '../domain/upstream';
+import type { ToolCallOptions } from '../domain/upstream.repository';
 import { DATABASE_RETRY_AFTER_S, isDatabaseUnavailable } from '../../shared/http/database-errors';
 
 /** tools/call with any params object: the strict check is left to Server (see create()). */
@@ -70,11 +71,11 @@ export class McpServerFactory {
     // Registered with a lenient schema: the SDK's Protocol layer would turn a
     // malformed tools/call (e.g. no `name`) into -32603 Internal error; this way
     // Server's own strict check runs first and answers -32602 Invalid params.
-    server.setRequestHandler(LenientCallToolRequestSchema, async (raw) => {
+    server.setRequestHandler(LenientCallToolRequestSchema, async (raw, extra) => {
       const req = raw as CallToolRequest;
       const args = (req.params.arguments ?? {}) as Record<string, unknown>;
       try {
-        const { result, budget } = await this.gateway.callTool(caller, req.params.name, args, request);
+        const { result, budget } = await this.gateway.callTool(caller, req.params.name, args, request, passedOn(req.params._meta, extra.sendNotification));
         const meta = (result._meta as Record<string, unknown> | undefined) ?? {};
         return { ...result, _meta: { ...meta, [BUDGET_META_KEY]: budget } } as never;
       } catch (err) {
@@ -85,6 +86,29 @@ export class McpServerFactory {
     });
     return server;
   }
+}
+
+/**
+ * M7: what the caller's tools/call `_meta` asks for, for the upstream call.
+ * Its keys go upstream unchanged, except the progressToken: the upstream gets
+ * Tollgate's own, and each progress it reports comes back to the caller under
+ * the caller's token (on the SSE answer McpController chose for such a call).
+ */
+export function passedOn(meta: Record<string, unknown> | undefined, send: (n: ServerNotification) => Promise<void>): ToolCallOptions | undefined {
+  if (meta === undefined || Object.keys(meta).length === 0) return undefined;
+  const { progressToken, ...rest } = meta;
+  const options: ToolCallOptions = Object.keys(rest).length > 0 ? { meta: rest } : {};
+  if (isProgressToken(progressToken)) {
+    options.onProgress = (p) => {
+      // A caller gone or an answer already sent: the progress has nowhere to go, the call goes on.
+      send({ method: 'notifications/progress', params: { progressToken, ...p } }).catch(() => undefined);
+    };
+  }
+  return options;
+}
+
+export function isProgressToken(token: unknown): token is string | number {
+  return typeof token === 'string' || (typeof token === 'number' && Number.isFinite(token));
 }
 
 export function toMcpTool(t: ExposedTool) {

@@ -11,14 +11,15 @@ import { InFlightRequests } from '../../observability/http-instrumentation';
 import { DomainError } from '../../shared/domain/domain-error';
 import { ApiAgentAuth, ApiProblems } from '../../shared/http/api-problems.decorator';
 import { JsonRpcMessageDto } from './mcp-response.dto';
-import { McpServerFactory } from './mcp-server.factory';
+import { isProgressToken, McpServerFactory } from './mcp-server.factory';
 import { HEADER_MISMATCH_RPC_CODE, headerMismatch } from '../domain/mirrored-headers';
 
 const MCP_PATHS = ['mcp', 'api/v1/mcp'];
 
 /**
  * M1: the MCP Streamable HTTP endpoint, served by the official SDK transport
- * in stateless mode with JSON responses. The SDK negotiates the protocol
+ * in stateless mode with JSON responses (an SSE stream for a tools/call that
+ * asks for progress, M7). The SDK negotiates the protocol
  * version, checks Accept and MCP-Protocol-Version, and speaks JSON-RPC; this
  * controller authenticates (every request), checks Origin and hands over.
  */
@@ -40,9 +41,10 @@ export class McpController {
 
   @Post(MCP_PATHS)
   @ApiOperation({
-    summary: 'MCP Streamable HTTP endpoint (stateless, JSON responses)',
+    summary: 'MCP Streamable HTTP endpoint (stateless, JSON responses; SSE for a tools/call with a progressToken)',
     description:
       'JSON-RPC 2.0 per the MCP specification: initialize, tools/list (filtered by the key scope), tools/call (scope, quota, credits, metering). ' +
+      'A tools/call whose params._meta carries a progressToken is answered as an SSE stream: the upstream\'s progress notifications, under that token, then the result; the rest of its _meta goes to the upstream unchanged. ' +
       'Tool refusals (forbidden_resource, quota_exceeded, …) come back as JSON-RPC errors whose `data.code` is the problem code.',
   })
   @ApiHeader({ name: 'Accept', required: true, example: 'application/json, text/event-stream' })
@@ -64,7 +66,8 @@ export class McpController {
       return;
     }
     const server = this.servers.create(agent, requestMetaOf(req));
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    // JSON answers, except for a tools/call that asks for progress: its progress notifications need an SSE stream.
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !asksForProgress(req.body) });
     await server.connect(transport);
     reply.hijack();
     // The SDK writes to the raw response: carry over what guards set (X-RateLimit-*, X-Request-Id).
@@ -109,6 +112,13 @@ export class McpController {
     if (!this.config.production && /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(origin)) return;
     throw new DomainError('forbidden', `Origin ${origin} is not allowed to use this MCP endpoint.`);
   }
+}
+
+/** A single tools/call whose `_meta` carries a progressToken (M7: its progress is relayed as it happens). */
+function asksForProgress(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const { method, params } = body as { method?: unknown; params?: { _meta?: { progressToken?: unknown } } };
+  return method === 'tools/call' && isProgressToken(params?._meta?.progressToken);
 }
 
 function methodNotAllowed(reply: FastifyReply): void {

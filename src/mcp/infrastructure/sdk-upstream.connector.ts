@@ -4,10 +4,10 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CallToolResultSchema, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, ErrorCode, McpError, ProgressNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Upstream, UpstreamTool } from '../domain/upstream';
 import { UpstreamFailureError, UpstreamProtocolError, UpstreamTimeoutError } from '../domain/mcp.errors';
-import { UpstreamConnector } from '../domain/upstream.repository';
+import { ToolCallOptions, ToolProgress, UpstreamConnector } from '../domain/upstream.repository';
 import { SseMessageReader } from './sse-stream';
 import { encodeHeaderValue, MCP_METHOD_HEADER, MCP_NAME_HEADER } from '../domain/mirrored-headers';
 
@@ -28,6 +28,8 @@ interface DirectSession {
 
 /** JSON-RPC ids of direct calls: a range the SDK client's own counter (0, 1, 2, …) never reaches. */
 let nextDirectId = 1_000_000_000;
+/** Progress tokens of calls sent through the SDK client (direct calls use their request id). */
+let nextProgressToken = 1;
 
 const CLIENT_INFO = { name: 'tollgate', version: '0.1.0' };
 
@@ -48,6 +50,8 @@ const CLIENT_INFO = { name: 'tollgate', version: '0.1.0' };
 export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleDestroy {
   private readonly logger = new Logger(SdkUpstreamConnector.name);
   private readonly pool = new Map<string, Pooled>();
+  /** Progress callbacks of the calls in flight through an SDK client, by the progress token Tollgate sent with them. */
+  private readonly progressListeners = new Map<number, (progress: ToolProgress) => void>();
 
   async listTools(upstream: Upstream): Promise<UpstreamTool[]> {
     return this.withClient(upstream, async (client) => {
@@ -72,16 +76,24 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
     });
   }
 
-  async callTool(upstream: Upstream, tool: string, args: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async callTool(upstream: Upstream, tool: string, args: Record<string, unknown>, options: ToolCallOptions = {}): Promise<Record<string, unknown>> {
     return this.withClient(upstream, async (client, direct) => {
-      if (direct) return this.directCall(upstream, direct, tool, args);
-      const result = await client.request(
-        { method: 'tools/call', params: { name: tool, arguments: args } },
-        // The schema keeps unknown members: the result is forwarded as the upstream produced it.
-        CallToolResultSchema,
-        { timeout: upstream.timeoutMs },
-      );
-      return result as Record<string, unknown>;
+      if (direct) return this.directCall(upstream, direct, tool, args, options);
+      const { meta, onProgress } = options;
+      const token = onProgress ? nextProgressToken++ : undefined;
+      if (token !== undefined) this.progressListeners.set(token, onProgress!);
+      try {
+        const _meta = token !== undefined ? { ...meta, progressToken: token } : meta;
+        const result = await client.request(
+          { method: 'tools/call', params: { name: tool, arguments: args, ...(_meta ? { _meta } : {}) } },
+          // The schema keeps unknown members: the result is forwarded as the upstream produced it.
+          CallToolResultSchema,
+          { timeout: upstream.timeoutMs },
+        );
+        return result as Record<string, unknown>;
+      } finally {
+        if (token !== undefined) this.progressListeners.delete(token);
+      }
     });
   }
 
@@ -122,6 +134,15 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
     const entry: Pooled = { fingerprint, client: Promise.resolve(undefined as unknown as Client) };
     const client = (async () => {
       const c = new Client(CLIENT_INFO, { capabilities: {} });
+      // Progress goes through this handler, not the request's `onprogress` option: the SDK client runs
+      // a progress notification's handler a microtask after reading it, but forgets the request's
+      // `onprogress` as soon as it reads the response, so the last progress before the result (read
+      // in the same chunk, as on stdio) was lost. The listener here stays until the call has settled.
+      c.setNotificationHandler(ProgressNotificationSchema, (n) => {
+        const listener = this.progressListeners.get(n.params.progressToken as number);
+        const progress = progressOf(n.params);
+        if (listener && progress) listener(progress);
+      });
       const transport = upstream.stdio
         ? new StdioClientTransport({
             command: upstream.stdio.command,
@@ -180,13 +201,21 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
    * - timeout: the SDK's RequestTimeout, after which notifications/cancelled
    *   is sent, as the SDK client does.
    */
-  private async directCall(upstream: Upstream, direct: DirectSession, tool: string, args: Record<string, unknown>): Promise<Record<string, unknown>> {
+  private async directCall(
+    upstream: Upstream,
+    direct: DirectSession,
+    tool: string,
+    args: Record<string, unknown>,
+    { meta, onProgress }: ToolCallOptions,
+  ): Promise<Record<string, unknown>> {
     const id = nextDirectId++;
-    const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: args } });
+    // The progress token is the request id, as the SDK client does: unique on the shared session.
+    const _meta = onProgress ? { ...meta, progressToken: id } : meta;
+    const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: args, ...(_meta ? { _meta } : {}) } });
     let response: RpcResponse;
     try {
       // SEP-2243: the method and the tool it addresses, mirrored in headers for the upstream's intermediaries.
-      response = await this.exchange(direct, id, body, upstream.timeoutMs, { [MCP_METHOD_HEADER]: 'tools/call', [MCP_NAME_HEADER]: encodeHeaderValue(tool) });
+      response = await this.exchange(direct, id, body, upstream.timeoutMs, { [MCP_METHOD_HEADER]: 'tools/call', [MCP_NAME_HEADER]: encodeHeaderValue(tool) }, onProgress);
     } catch (err) {
       if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
         this.notify(direct, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: String(err) } }), upstream.timeoutMs);
@@ -215,7 +244,14 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
    * whole exchange, resumptions included, against `timeoutMs` (then the
    * SDK's RequestTimeout McpError).
    */
-  private exchange(direct: DirectSession, id: number, body: string, timeoutMs: number, mirrored: Record<string, string>): Promise<RpcResponse> {
+  private exchange(
+    direct: DirectSession,
+    id: number,
+    body: string,
+    timeoutMs: number,
+    mirrored: Record<string, string>,
+    onProgress?: (progress: ToolProgress) => void,
+  ): Promise<RpcResponse> {
     return new Promise((resolve, reject) => {
       let req: ClientRequest; // the request being read: the POST, then any GET resuming its stream
       let done = false;
@@ -249,7 +285,11 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
         if (done) return;
         if (isResponseTo(message, id)) finish(undefined, message);
         else if (isServerRequest(message)) this.notify(direct, JSON.stringify(replyTo(message)), timeoutMs);
-        // Notifications (progress, logging, …): no handler, ignored, as by the SDK client.
+        else if (onProgress && isProgressOf(message, id)) {
+          const progress = progressOf(message.params);
+          if (progress) onProgress(progress);
+        }
+        // Other notifications (logging, list changes, progress of other tokens): ignored, as by the SDK client, which has no handler for them.
       });
 
       /** Reads an SSE answer as it arrives; `interrupted` when it ends or breaks without the response. */
@@ -389,6 +429,24 @@ function isJsonOrEventStream(contentType: string | undefined): boolean {
 
 function isResponseTo(message: unknown, id: number): message is RpcResponse {
   return typeof message === 'object' && message !== null && (message as { id?: unknown }).id === id && ('result' in message || 'error' in message);
+}
+
+/** A `notifications/progress` for the request whose progress token is `token`. */
+function isProgressOf(message: unknown, token: number): message is { params: Record<string, unknown> } {
+  if (typeof message !== 'object' || message === null) return false;
+  const { method, params, id } = message as { method?: unknown; params?: { progressToken?: unknown }; id?: unknown };
+  return method === 'notifications/progress' && id === undefined && params?.progressToken === token;
+}
+
+/** The fields of a progress notification the spec defines, when `progress` is a number (others are dropped, not relayed). */
+function progressOf(params: Record<string, unknown>): ToolProgress | undefined {
+  const { progress, total, message } = params;
+  if (typeof progress !== 'number' || !Number.isFinite(progress)) return undefined;
+  return {
+    progress,
+    ...(typeof total === 'number' && Number.isFinite(total) ? { total } : {}),
+    ...(typeof message === 'string' ? { message } : {}),
+  };
 }
 
 /** A request from the server (sampling/createMessage, elicitation/create, roots/list, ping, …): a method and an id. */
