@@ -2,6 +2,7 @@ import { createServer, IncomingHttpHeaders, IncomingMessage, Server as HttpServe
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { MAX_UPSTREAM_RESPONSE_BYTES } from '../../src/mcp/infrastructure/sdk-upstream.connector';
+import { InFlightRequests } from '../../src/observability/http-instrumentation';
 import { createTestApp, TestApp } from '../support/create-test-app';
 import { createKey, managementToken, setPlan, uniqueTenant } from '../support/factories';
 import { BOOM_MESSAGE, FakeUpstream } from '../support/fake-upstream';
@@ -136,6 +137,19 @@ describe('SSE-answering upstreams (e2e, REST mirror and /mcp → Tollgate → up
 
   describe('M7: progress and _meta of a tools/call', () => {
     const received = (result: unknown) => JSON.parse((result as { content: { text: string }[] }).content[0].text).received_meta;
+    /** A raw tools/call on /mcp, as a client after initialize sends it. */
+    const mcpCall = (params: Record<string, unknown>, signal?: AbortSignal) =>
+      fetch(`${baseUrl}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'x-api-key': key, 'mcp-protocol-version': '2025-11-25' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params }),
+        signal,
+      });
+    const events = (text: string) =>
+      text
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => JSON.parse(line.slice(6)));
 
     it("a caller that asks for progress gets the upstream's progress for its call under its own token, then the result; the rest of its _meta reaches the upstream", async () => {
       const client = await viaMcp();
@@ -186,6 +200,44 @@ describe('SSE-answering upstreams (e2e, REST mirror and /mcp → Tollgate → up
 
       const bare = (await (await call()).json()) as { result: unknown };
       expect(received(bare.result)).toBeNull();
+    });
+
+    it('a call refused before the upstream is one JSON-RPC error on the SSE answer', async () => {
+      const res = await mcpCall({ name: 'sse__nope', arguments: {}, _meta: { progressToken: 'p-8' } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/event-stream');
+      const messages = events(await res.text());
+      expect(messages).toEqual([{ jsonrpc: '2.0', id: 7, error: expect.objectContaining({ code: -32602, data: expect.objectContaining({ code: 'not_found' }) }) }]);
+    });
+
+    it("keys the MCP specification reserves (a related task) stay with Tollgate: the call and its progress work as without them", async () => {
+      const res = await mcpCall({ name: 'sse__progress', arguments: { steps: 1 }, _meta: { progressToken: 'p-9', 'io.modelcontextprotocol/related-task': { taskId: 'abc' }, 'example.com/k': 1 } });
+      const messages = events(await res.text());
+      expect(messages[0]).toMatchObject({ method: 'notifications/progress', params: { progressToken: 'p-9', progress: 1 } });
+      expect(messages[1].result.isError).toBeFalsy();
+      expect(Object.keys(received(messages[1].result)).sort()).toEqual(['example.com/k', 'progressToken']);
+    });
+
+    it.each([
+      ['an SSE answer (progress asked for)', { progressToken: 'p-cut' }],
+      ['a JSON answer', undefined],
+    ])('a client that leaves during %s: the call counts as running until the upstream answers, then is metered', async (_, meta) => {
+      const inFlight = t.app.get(InFlightRequests);
+      const before = await quotaRequests();
+      const abort = new AbortController();
+      const pending = mcpCall({ name: 'sse__slow', arguments: { ms: 1_000 }, ...(meta ? { _meta: meta } : {}) }, abort.signal).then((r) => r.text());
+      const settled = pending.catch(() => 'aborted');
+      await new Promise((r) => setTimeout(r, 300));
+      abort.abort();
+      expect(await settled).toBe('aborted');
+      await new Promise((r) => setTimeout(r, 100));
+      // What graceful shutdown waits for before closing the pool.
+      expect(inFlight.handlersRunning).toBe(1);
+      const deadline = Date.now() + TIMEOUT_MS;
+      while (inFlight.handlersRunning > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(inFlight.handlersRunning).toBe(0);
+      // Served by the upstream after the client left: counted, as any served call.
+      expect(await quotaRequests()).toBe(before + 1);
     });
 
     it('the REST mirror sends no _meta upstream', async () => {

@@ -1,5 +1,5 @@
 import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
-import { passedOn } from './mcp-server.factory';
+import { isReservedMetaKey, passedOn } from './mcp-server.factory';
 
 describe('passedOn (M7: a tools/call _meta, for the upstream call)', () => {
   const sent: ServerNotification[] = [];
@@ -33,9 +33,35 @@ describe('passedOn (M7: a tools/call _meta, for the upstream call)', () => {
     }
   });
 
-  it('a token that is neither a string nor a finite number asks for nothing', () => {
-    expect(passedOn({ progressToken: { x: 1 } }, send)).toEqual({});
-    expect(passedOn({ progressToken: Number.NaN, k: 'v' }, send)).toEqual({ meta: { k: 'v' } });
+  it('a token that is neither a string nor an integer asks for nothing, and is not passed on', () => {
+    for (const token of [{ x: 1 }, Number.NaN, 1.5, true, null]) {
+      expect(passedOn({ progressToken: token }, send)).toBeUndefined();
+      expect(passedOn({ progressToken: token, k: 'v' }, send)).toEqual({ meta: { k: 'v' } });
+    }
+  });
+
+  it('without a way to send progress (a JSON answer), a token asks for nothing', () => {
+    expect(passedOn({ progressToken: 'p' })).toBeUndefined();
+    expect(passedOn({ progressToken: 'p', k: 'v' })).toEqual({ meta: { k: 'v' } });
+  });
+
+  it("keys the MCP specification reserves stay with Tollgate (a caller's task means nothing on the upstream's shared session)", () => {
+    const options = passedOn({ 'io.modelcontextprotocol/related-task': { taskId: 'abc' }, 'modelcontextprotocol.io/x': 1, 'dev.mcp/y': 2, 'example.com/trace': 't' }, send);
+    expect(options).toEqual({ meta: { 'example.com/trace': 't' } });
+    expect(passedOn({ 'io.modelcontextprotocol/related-task': { taskId: 'abc' } }, send)).toBeUndefined();
+  });
+
+  it.each([
+    ['io.modelcontextprotocol/related-task', true],
+    ['modelcontextprotocol.io/anything', true],
+    ['api.mcp.example/x', true],
+    ['mcp/x', true],
+    ['example.com/trace', false],
+    ['mcpserver.dev/x', false],
+    ['openai/outputTemplate', false],
+    ['modelcontextprotocol', false],
+  ])('isReservedMetaKey(%s) → %s', (key, reserved) => {
+    expect(isReservedMetaKey(key)).toBe(reserved);
   });
 
   it('a progress that cannot be sent (caller gone) is dropped without an unhandled rejection', async () => {

@@ -15,6 +15,7 @@ import {
 } from '../domain/mcp.errors';
 import type { ExposedTool } from '../domain/upstream';
 import type { ToolCallOptions } from '../domain/upstream.repository';
+import { InFlightRequests } from '../../observability/http-instrumentation';
 import { DATABASE_RETRY_AFTER_S, isDatabaseUnavailable } from '../../shared/http/database-errors';
 
 /** tools/call with any params object: the strict check is left to Server (see create()). */
@@ -63,9 +64,13 @@ function mcpToolsOf(tools: readonly ExposedTool[]): McpTool[] {
  */
 @Injectable()
 export class McpServerFactory {
-  constructor(private readonly gateway: McpGatewayService) {}
+  constructor(
+    private readonly gateway: McpGatewayService,
+    private readonly inFlight: InFlightRequests,
+  ) {}
 
-  create(caller: AgentPrincipal, request: RequestMeta): Server {
+  /** `relayProgress`: the answer is an SSE stream, which can carry the progress of a tools/call (McpController). */
+  create(caller: AgentPrincipal, request: RequestMeta, relayProgress = false): Server {
     const server = new Server(SERVER_INFO, SERVER_OPTIONS);
     server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: mcpToolsOf(await this.gateway.listTools(caller).catch(rethrowUnavailable)) }));
     // Registered with a lenient schema: the SDK's Protocol layer would turn a
@@ -75,7 +80,13 @@ export class McpServerFactory {
       const req = raw as CallToolRequest;
       const args = (req.params.arguments ?? {}) as Record<string, unknown>;
       try {
-        const { result, budget } = await this.gateway.callTool(caller, req.params.name, args, request, passedOn(req.params._meta, extra.sendNotification));
+        // Counted until settled, not until the answer is written: a call whose client left (the
+        // transport's handleRequest settles then) still releases or meters what it admitted.
+        // Sent with the request id only, not through extra.sendNotification: for a request naming a related
+        // task that would queue the progress for tasks/result, and Tollgate has no task store.
+        const send = (n: ServerNotification) => server.notification(n, { relatedRequestId: extra.requestId });
+        const options = passedOn(req.params._meta, relayProgress ? send : undefined);
+        const { result, budget } = await this.inFlight.track(() => this.gateway.callTool(caller, req.params.name, args, request, options));
         const meta = (result._meta as Record<string, unknown> | undefined) ?? {};
         return { ...result, _meta: { ...meta, [BUDGET_META_KEY]: budget } } as never;
       } catch (err) {
@@ -90,25 +101,50 @@ export class McpServerFactory {
 
 /**
  * M7: what the caller's tools/call `_meta` asks for, for the upstream call.
- * Its keys go upstream unchanged, except the progressToken: the upstream gets
+ * Its keys go upstream unchanged, except the progressToken (the upstream gets
  * Tollgate's own, and each progress it reports comes back to the caller under
- * the caller's token (on the SSE answer McpController chose for such a call).
+ * the caller's token through `send`, when the answer can carry it) and keys
+ * the MCP specification reserves for itself (see isReservedMetaKey).
  */
-export function passedOn(meta: Record<string, unknown> | undefined, send: (n: ServerNotification) => Promise<void>): ToolCallOptions | undefined {
-  if (meta === undefined || Object.keys(meta).length === 0) return undefined;
-  const { progressToken, ...rest } = meta;
-  const options: ToolCallOptions = Object.keys(rest).length > 0 ? { meta: rest } : {};
-  if (isProgressToken(progressToken)) {
+export function passedOn(meta: Record<string, unknown> | undefined, send?: (n: ServerNotification) => Promise<void>): ToolCallOptions | undefined {
+  if (meta === undefined) return undefined;
+  let rest: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(meta)) {
+    if (key === 'progressToken' || isReservedMetaKey(key)) continue;
+    (rest ??= {})[key] = value;
+  }
+  const token = meta.progressToken;
+  if (!rest && !(send && isProgressToken(token))) return undefined;
+  const options: ToolCallOptions = rest ? { meta: rest } : {};
+  if (send && isProgressToken(token)) {
     options.onProgress = (p) => {
       // A caller gone or an answer already sent: the progress has nowhere to go, the call goes on.
-      send({ method: 'notifications/progress', params: { progressToken, ...p } }).catch(() => undefined);
+      send({ method: 'notifications/progress', params: { progressToken: token, ...p } }).catch(() => undefined);
     };
   }
   return options;
 }
 
+/** What the SDK accepts as a progress token: a string or an integer. */
 export function isProgressToken(token: unknown): token is string | number {
-  return typeof token === 'string' || (typeof token === 'number' && Number.isFinite(token));
+  return typeof token === 'string' || Number.isSafeInteger(token);
+}
+
+/**
+ * `_meta` keys the MCP specification reserves: a prefix (before `/`) with a
+ * label `modelcontextprotocol` or `mcp` (`io.modelcontextprotocol/related-task`,
+ * `modelcontextprotocol.io/…`, `dev.mcp/…`). They speak of the caller's
+ * exchange with Tollgate (a task, say), which the upstream, on a session
+ * shared by every caller, knows nothing of: an SDK upstream without a task
+ * store fails every notification of a call that names a related task.
+ */
+export function isReservedMetaKey(key: string): boolean {
+  const slash = key.indexOf('/');
+  if (slash < 0) return false;
+  return key
+    .slice(0, slash)
+    .split('.')
+    .some((label) => label === 'modelcontextprotocol' || label === 'mcp');
 }
 
 export function toMcpTool(t: ExposedTool) {

@@ -65,9 +65,11 @@ export class McpController {
         .send({ jsonrpc: '2.0', id: typeof id === 'string' || typeof id === 'number' ? id : null, error: { code: HEADER_MISMATCH_RPC_CODE, message: `Header mismatch: ${mismatch}` } });
       return;
     }
-    const server = this.servers.create(agent, requestMetaOf(req));
-    // JSON answers, except for a tools/call that asks for progress: its progress notifications need an SSE stream.
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !asksForProgress(req.body) });
+    // JSON answers, except for a tools/call that asks for progress: its progress notifications need an SSE
+    // stream. Not while draining: the SDK's SSE answer sets `Connection: keep-alive` over our `close`.
+    const relayProgress = !this.inFlight.draining && asksForProgress(req.body);
+    const server = this.servers.create(agent, requestMetaOf(req), relayProgress);
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !relayProgress });
     await server.connect(transport);
     reply.hijack();
     // The SDK writes to the raw response: carry over what guards set (X-RateLimit-*, X-Request-Id).
@@ -83,8 +85,8 @@ export class McpController {
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) void transport.close();
     });
-    // Counted until the SDK settles: a tool call cut by its client still releases or meters what it admitted.
-    await this.inFlight.track(() => transport.handleRequest(req.raw, reply.raw, req.body));
+    // The tool call itself is counted by the server's handler until it settles (McpServerFactory).
+    await transport.handleRequest(req.raw, reply.raw, req.body);
   }
 
   /** Stateless server: no standalone SSE stream and no sessions to delete. */

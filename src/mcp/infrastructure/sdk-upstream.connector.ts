@@ -50,8 +50,12 @@ const CLIENT_INFO = { name: 'tollgate', version: '0.1.0' };
 export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleDestroy {
   private readonly logger = new Logger(SdkUpstreamConnector.name);
   private readonly pool = new Map<string, Pooled>();
-  /** Progress callbacks of the calls in flight through an SDK client, by the progress token Tollgate sent with them. */
-  private readonly progressListeners = new Map<number, (progress: ToolProgress) => void>();
+  /**
+   * Per pooled SDK client: progress callbacks of the calls in flight through
+   * it, by the progress token Tollgate sent. Per client, so that an upstream
+   * can only report progress on calls sent to it, never on another's.
+   */
+  private readonly progressListeners = new WeakMap<Client, Map<number, (progress: ToolProgress) => void>>();
 
   async listTools(upstream: Upstream): Promise<UpstreamTool[]> {
     return this.withClient(upstream, async (client) => {
@@ -80,8 +84,9 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
     return this.withClient(upstream, async (client, direct) => {
       if (direct) return this.directCall(upstream, direct, tool, args, options);
       const { meta, onProgress } = options;
-      const token = onProgress ? nextProgressToken++ : undefined;
-      if (token !== undefined) this.progressListeners.set(token, onProgress!);
+      const listeners = this.progressListeners.get(client);
+      const token = onProgress && listeners ? nextProgressToken++ : undefined;
+      if (token !== undefined) listeners!.set(token, onProgress!);
       try {
         const _meta = token !== undefined ? { ...meta, progressToken: token } : meta;
         const result = await client.request(
@@ -92,7 +97,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
         );
         return result as Record<string, unknown>;
       } finally {
-        if (token !== undefined) this.progressListeners.delete(token);
+        if (token !== undefined) listeners!.delete(token);
       }
     });
   }
@@ -138,8 +143,12 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
       // a progress notification's handler a microtask after reading it, but forgets the request's
       // `onprogress` as soon as it reads the response, so the last progress before the result (read
       // in the same chunk, as on stdio) was lost. The listener here stays until the call has settled.
+      // It replaces the SDK's own progress handler, which serves only `onprogress`, request timeouts
+      // reset on progress and tasks: Tollgate's calls use none of them.
+      const listeners = new Map<number, (progress: ToolProgress) => void>();
+      this.progressListeners.set(c, listeners);
       c.setNotificationHandler(ProgressNotificationSchema, (n) => {
-        const listener = this.progressListeners.get(n.params.progressToken as number);
+        const listener = listeners.get(n.params.progressToken as number);
         const progress = progressOf(n.params);
         if (listener && progress) listener(progress);
       });
@@ -190,8 +199,9 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
    *   the upstream's configured headers;
    * - same reading of the answer: a JSON body, or an SSE stream parsed as it
    *   arrives with the parser the SDK uses (eventsource-parser), settled by
-   *   the response with our id; notifications on the stream are ignored (the
-   *   SDK client has no handlers for them); requests from the server are
+   *   the response with our id; progress under the call's token goes to
+   *   onProgress, other notifications on the stream are ignored (the SDK
+   *   client has no handlers for them); requests from the server are
    *   answered as the SDK client with no capabilities answers them (replyTo);
    *   a stream that ends without the response is resumed with Last-Event-ID
    *   when its events carry ids, as the SDK transport does (exchange);
