@@ -101,6 +101,8 @@ describe('MCP protocol over raw HTTP (e2e)', () => {
     const list = await post(rpc('tools/list'), { headers: AFTER_INIT });
     expect(list.status).toBe(200);
     expect(list.json.result.tools.map((x: { name: string }) => x.name)).toEqual(['fake__echo']);
+    // SEP-2549 (MCP 2026-07-28): the list is per key, so never to be shared across callers.
+    expect(list.json.result).toMatchObject({ cacheScope: 'private', ttlMs: 60_000 });
     const call = await post(rpc('tools/call', { name: 'fake__echo', arguments: { message: 'raw' } }), { headers: AFTER_INIT });
     expect(call.status).toBe(200);
     expect(call.json.result.content).toEqual([{ type: 'text', text: 'echo: raw' }]);

@@ -44,6 +44,16 @@ const SERVER_OPTIONS: ServerOptions = {
   jsonSchemaValidator: new AjvJsonSchemaValidator(),
 };
 
+/**
+ * SEP-2549 caching hints (MCP 2026-07-28) on every tools/list result: the list
+ * depends on the caller's key (its scope), so it is `private` (never served
+ * to another authorization context), and may be reused for a minute. Clients
+ * of earlier protocol versions ignore the fields. A scope narrowed within that
+ * minute still takes effect at once where it matters: every tools/call is
+ * authorized again.
+ */
+export const TOOLS_LIST_CACHE_HINTS = { ttlMs: 60_000, cacheScope: 'private' } as const;
+
 type McpTool = ReturnType<typeof toMcpTool>;
 /** The MCP shape of a listTools() result, kept as long as that (shared, frozen) result is. */
 const mcpShaped = new WeakMap<readonly ExposedTool[], McpTool[]>();
@@ -72,7 +82,10 @@ export class McpServerFactory {
   /** `relayProgress`: the answer is an SSE stream, which can carry the progress of a tools/call (McpController). */
   create(caller: AgentPrincipal, request: RequestMeta, relayProgress = false): Server {
     const server = new Server(SERVER_INFO, SERVER_OPTIONS);
-    server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: mcpToolsOf(await this.gateway.listTools(caller).catch(rethrowUnavailable)) }));
+    server.setRequestHandler(ListToolsRequestSchema, async () => ({
+      tools: mcpToolsOf(await this.gateway.listTools(caller).catch(rethrowUnavailable)),
+      ...TOOLS_LIST_CACHE_HINTS,
+    }));
     // Registered with a lenient schema: the SDK's Protocol layer would turn a
     // malformed tools/call (e.g. no `name`) into -32603 Internal error; this way
     // Server's own strict check runs first and answers -32602 Invalid params.
