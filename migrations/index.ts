@@ -6,6 +6,7 @@ import { Alerts1764576000000 } from './1764576000000-Alerts';
 import { AdmitFunction1764662400000 } from './1764662400000-AdmitFunction';
 import { KeyCreditCap1764748800000 } from './1764748800000-KeyCreditCap';
 import { AdmitBatch1764835200000 } from './1764835200000-AdmitBatch';
+import { KeyHashLookupIndex1764921600000 } from './1764921600000-KeyHashLookupIndex';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -20,4 +21,5 @@ export const MIGRATIONS = [
   AdmitFunction1764662400000,
   KeyCreditCap1764748800000,
   AdmitBatch1764835200000,
+  KeyHashLookupIndex1764921600000,
 ];

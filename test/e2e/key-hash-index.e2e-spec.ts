@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions, runMigrations } from '../../src/database/data-source';
+
+/**
+ * Issue 7 (S3): a presented key is looked up through a hash index on
+ * api_keys.key_hash (built concurrently by its migration), next to the unique
+ * B-tree that keeps hashes unique.
+ */
+describe('key hash lookup index (migration KeyHashLookupIndex)', () => {
+  const admin = () => process.env.TEST_DATABASE_ADMIN_URL ?? process.env.DATABASE_URL!;
+  const name = `tollgate_keyhash_test_${randomUUID().slice(0, 8)}`;
+  let url: string;
+  let db: Client;
+
+  beforeAll(async () => {
+    const c = new Client({ connectionString: admin() });
+    await c.connect();
+    await c.query(`CREATE DATABASE ${name}`);
+    await c.end();
+    const u = new URL(admin());
+    u.pathname = `/${name}`;
+    url = u.toString();
+    await runMigrations(url);
+    db = new Client({ connectionString: url });
+    await db.connect();
+  }, 60_000);
+
+  afterAll(async () => {
+    await db?.end();
+    const c = new Client({ connectionString: admin() });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await c.end();
+  });
+
+  const indexes = async () =>
+    (
+      await db.query<{ indexname: string; indexdef: string; valid: boolean }>(
+        `SELECT i.indexname, i.indexdef, x.indisvalid AS valid
+           FROM pg_indexes i JOIN pg_class c ON c.relname = i.indexname JOIN pg_index x ON x.indexrelid = c.oid
+          WHERE i.tablename = 'api_keys' AND i.indexdef LIKE '%(key_hash)%' ORDER BY i.indexname`,
+      )
+    ).rows;
+
+  it('api_keys has the unique B-tree (the constraint) and a valid hash index on key_hash', async () => {
+    const found = await indexes();
+    expect(found.map((i) => [i.indexname, /USING (\w+)/.exec(i.indexdef)?.[1], i.valid, i.indexdef.includes('UNIQUE')])).toEqual([
+      ['ix_api_keys_key_hash_lookup', 'hash', true, false],
+      ['uq_api_keys_key_hash', 'btree', true, true],
+    ]);
+  });
+
+  it("PostgreSQL answers the verifier's lookup by key_hash with the hash index", async () => {
+    await db.query('BEGIN');
+    try {
+      // A freshly migrated table is empty, where a sequential scan is cheapest: rule it out to see which index is chosen.
+      await db.query('SET LOCAL enable_seqscan = off');
+      const plan = await db.query(`EXPLAIN SELECT id FROM api_keys WHERE key_hash = $1`, ['a'.repeat(64)]);
+      expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toContain('ix_api_keys_key_hash_lookup');
+    } finally {
+      await db.query('ROLLBACK');
+    }
+  });
+
+  it('reverts (the index goes) and applies again (CREATE INDEX CONCURRENTLY, outside a transaction)', async () => {
+    const ds = new DataSource(dataSourceOptions(url));
+    await ds.initialize();
+    try {
+      await ds.undoLastMigration();
+      expect((await indexes()).map((i) => i.indexname)).toEqual(['uq_api_keys_key_hash']);
+      const applied = await ds.runMigrations({ transaction: 'each' });
+      expect(applied.map((m) => m.name)).toEqual(['KeyHashLookupIndex1764921600000']);
+      expect((await indexes()).map((i) => i.indexname)).toEqual(['ix_api_keys_key_hash_lookup', 'uq_api_keys_key_hash']);
+    } finally {
+      await ds.destroy();
+    }
+  });
+});
