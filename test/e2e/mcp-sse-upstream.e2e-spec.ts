@@ -225,9 +225,13 @@ describe('SSE-answering upstreams (e2e, REST mirror and /mcp → Tollgate → up
       const inFlight = t.app.get(InFlightRequests);
       const before = await quotaRequests();
       const abort = new AbortController();
+      const slowCalls = sse.callCount('slow');
       const pending = mcpCall({ name: 'sse__slow', arguments: { ms: 1_000 }, ...(meta ? { _meta: meta } : {}) }, abort.signal).then((r) => r.text());
       const settled = pending.catch(() => 'aborted');
-      await new Promise((r) => setTimeout(r, 300));
+      // Left once the call is at the upstream (admitted, handler waiting for the answer).
+      const reached = Date.now() + TIMEOUT_MS;
+      while (sse.callCount('slow') === slowCalls && Date.now() < reached) await new Promise((r) => setTimeout(r, 10));
+      expect(sse.callCount('slow')).toBe(slowCalls + 1);
       abort.abort();
       expect(await settled).toBe('aborted');
       await new Promise((r) => setTimeout(r, 100));
