@@ -1,6 +1,9 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 const INDEX = 'ix_api_keys_key_hash_lookup';
+/** Advisory lock that lets one process at a time build the index (TypeORM takes no migration lock). */
+const BUILD_LOCK = 'tollgate:migration:KeyHashLookupIndex';
+const LOCK_POLL_MS = 500;
 
 /**
  * Issue 7 (S3): the lookup of a presented key by its hash through a hash index.
@@ -14,26 +17,48 @@ const INDEX = 'ix_api_keys_key_hash_lookup';
  * with the B-tree, 31,800–32,800 with the hash index; 1k keys 38,000–40,500
  * either way. PostgreSQL picks the hash index for `key_hash = $1` by itself.
  *
- * Built CONCURRENTLY (outside a transaction), so a large api_keys table keeps
- * taking writes while it builds; an invalid leftover of an interrupted build is
- * dropped first. (The migrations of `runMigrations()` run one transaction each,
- * and TypeORM runs this one without.)
+ * Built CONCURRENTLY (outside a transaction: TypeORM runs this migration
+ * without one), so a large api_keys table keeps taking writes while it
+ * builds. Such a build first waits for every older transaction of the
+ * database (a pg_dump, say), then reads the whole table, so the pool's
+ * statement_timeout is lifted for it. Two processes migrating at once (each
+ * replica with MIGRATIONS_RUN) take turns on an advisory lock, polled with
+ * short statements: a session waiting inside a statement would hold a
+ * snapshot the other's build waits for. An invalid leftover of an
+ * interrupted build (its session gone, its lock with it) is dropped and built
+ * again; a build that ends invalid fails the migration, which then runs again
+ * on the next start.
  */
 export class KeyHashLookupIndex1764921600000 implements MigrationInterface {
   name = 'KeyHashLookupIndex1764921600000';
   transaction = false;
 
   async up(q: QueryRunner): Promise<void> {
-    const leftover: { valid: boolean }[] = await q.query(
-      `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = $1`,
-      [INDEX],
-    );
-    if (leftover.length > 0 && !leftover[0].valid) await q.query(`DROP INDEX CONCURRENTLY IF EXISTS ${INDEX}`);
-    await q.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${INDEX} ON api_keys USING hash (key_hash)`);
+    while (!(await tryLock(q))) await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+    try {
+      await q.query('SET statement_timeout = 0');
+      if ((await validity(q)) === false) await q.query(`DROP INDEX CONCURRENTLY IF EXISTS ${INDEX}`);
+      await q.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${INDEX} ON api_keys USING hash (key_hash)`);
+      if ((await validity(q)) !== true) throw new Error(`${INDEX} was not built; the migration runs again on the next start`);
+    } finally {
+      await q.query('RESET statement_timeout');
+      await q.query('SELECT pg_advisory_unlock(hashtext($1))', [BUILD_LOCK]);
+    }
   }
 
   /** A plain DROP INDEX: TypeORM reverts in a transaction whatever `transaction` says, and dropping is quick. */
   async down(q: QueryRunner): Promise<void> {
     await q.query(`DROP INDEX IF EXISTS ${INDEX}`);
   }
+}
+
+async function tryLock(q: QueryRunner): Promise<boolean> {
+  const rows: { locked: boolean }[] = await q.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [BUILD_LOCK]);
+  return rows[0].locked;
+}
+
+/** true / false: the index exists and is valid / is a leftover; undefined: it does not exist. */
+async function validity(q: QueryRunner): Promise<boolean | undefined> {
+  const rows: { valid: boolean }[] = await q.query(`SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass($1)`, [INDEX]);
+  return rows.length > 0 ? rows[0].valid : undefined;
 }

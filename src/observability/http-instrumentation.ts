@@ -48,8 +48,9 @@ export class InFlightRequests {
     return slot;
   }
 
-  finished(slot: number): void {
-    if (this.slots[slot] === undefined) return;
+  /** `res`: the response started() gave `slot` for; a slot freed and taken again since is left alone. */
+  finished(slot: number, res: ServerResponse): void {
+    if (this.slots[slot] !== res) return;
     this.slots[slot] = undefined;
     this.free.push(slot);
     this.count--;
@@ -138,7 +139,7 @@ export function instrumentHttp(app: NestFastifyApplication): void {
       const end = (aborted: boolean) => {
         if (ended) return;
         ended = true;
-        inFlight.finished(slot);
+        inFlight.finished(slot, reply.raw);
         metrics.httpInFlight.dec();
         const seconds = Number(process.hrtime.bigint() - start) / 1e9;
         // Fastify builds a new routeOptions object on every read: once per request.

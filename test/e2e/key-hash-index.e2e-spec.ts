@@ -77,4 +77,36 @@ describe('key hash lookup index (migration KeyHashLookupIndex)', () => {
       await ds.destroy();
     }
   });
+
+  const revert = async () => {
+    const ds = new DataSource(dataSourceOptions(url));
+    await ds.initialize();
+    try {
+      await ds.undoLastMigration();
+    } finally {
+      await ds.destroy();
+    }
+  };
+  const lookupIndex = async () => (await indexes()).find((i) => i.indexname === 'ix_api_keys_key_hash_lookup');
+
+  it('an invalid leftover of an interrupted build is dropped and built again', async () => {
+    await revert();
+    // What a build cut short leaves: the index in the catalog, marked invalid.
+    await db.query(`CREATE INDEX ix_api_keys_key_hash_lookup ON api_keys USING hash (key_hash)`);
+    await db.query(`UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'ix_api_keys_key_hash_lookup'::regclass`);
+    expect((await lookupIndex())?.valid).toBe(false);
+    expect(await runMigrations(url)).toEqual(['KeyHashLookupIndex1764921600000']);
+    expect((await lookupIndex())?.valid).toBe(true);
+  });
+
+  it('two processes migrating at once both succeed, and the index is valid', async () => {
+    await revert();
+    const both = await Promise.all([runMigrations(url), runMigrations(url)]);
+    expect(both.flat()).toContain('KeyHashLookupIndex1764921600000');
+    expect((await lookupIndex())?.valid).toBe(true);
+    // Nothing left to apply, and the build lock is free.
+    expect(await runMigrations(url)).toEqual([]);
+    const lock = await db.query(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = current_database()`);
+    expect(lock.rows[0].n).toBe(0);
+  });
 });

@@ -221,7 +221,7 @@ describe('SSE-answering upstreams (e2e, REST mirror and /mcp → Tollgate → up
     it.each([
       ['an SSE answer (progress asked for)', { progressToken: 'p-cut' }],
       ['a JSON answer', undefined],
-    ])('a client that leaves during %s: the call counts as running until the upstream answers, then is metered', async (_, meta) => {
+    ])('a client that leaves during %s: the call counts as running until the upstream answers, and stays counted (it was served)', async (_, meta) => {
       const inFlight = t.app.get(InFlightRequests);
       const before = await quotaRequests();
       const abort = new AbortController();
@@ -240,7 +240,7 @@ describe('SSE-answering upstreams (e2e, REST mirror and /mcp → Tollgate → up
       const deadline = Date.now() + TIMEOUT_MS;
       while (inFlight.handlersRunning > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(inFlight.handlersRunning).toBe(0);
-      // Served by the upstream after the client left: counted, as any served call.
+      // Served by the upstream after the client left: counted, as any served call (a release would take it back).
       expect(await quotaRequests()).toBe(before + 1);
     });
 

@@ -50,7 +50,9 @@ const SERVER_OPTIONS: ServerOptions = {
  * to another authorization context), and may be reused for a minute. Clients
  * of earlier protocol versions ignore the fields. A scope narrowed within that
  * minute still takes effect at once where it matters: every tools/call is
- * authorized again.
+ * authorized again. The other way round, a client that honours the hint may
+ * see a tool newly allowed or added up to a minute late (Tollgate sends no
+ * list_changed notifications).
  */
 export const TOOLS_LIST_CACHE_HINTS = { ttlMs: 60_000, cacheScope: 'private' } as const;
 
