@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { InitialSchema1764230400000 } from '../../migrations/1764230400000-InitialSchema';
 import { McpServers1764316800000 } from '../../migrations/1764316800000-McpServers';
 import { AuditRecorder } from '../../src/audit/application/audit-recorder.service';
 import { dataSourceOptions, runMigrations } from '../../src/database/data-source';
 import { createTestApp, TestApp } from '../support/create-test-app';
+import { ThrowawayDatabase, throwawayDatabase } from '../support/throwaway-database';
 import { createKey, managementToken, uniqueName, uniqueTenant } from '../support/factories';
 
 const UA = 'Tollgate-E2E, "audit" suite';
@@ -446,27 +446,18 @@ describe('Audit logs for auditors (e2e)', () => {
   });
 
   describe('upgrade of a database holding events from before the hash chain', () => {
-    const admin = () => process.env.TEST_DATABASE_ADMIN_URL ?? process.env.DATABASE_URL!;
-    const name = `tollgate_audit_upgrade_test_${randomUUID().slice(0, 8)}`;
+    let database: ThrowawayDatabase;
     let url: string;
     let upgraded: TestApp | undefined;
 
     beforeAll(async () => {
-      const c = new Client({ connectionString: admin() });
-      await c.connect();
-      await c.query(`CREATE DATABASE ${name}`);
-      await c.end();
-      const u = new URL(admin());
-      u.pathname = `/${name}`;
-      url = u.toString();
+      database = await throwawayDatabase('audit_upgrade');
+      url = database.url;
     });
 
     afterAll(async () => {
       await upgraded?.close();
-      const c = new Client({ connectionString: admin() });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name}`);
-      await c.end();
+      await database?.drop();
     });
 
     it('chains the existing events per tenant so verify is valid after the migration', async () => {

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions, runMigrations } from '../../src/database/data-source';
+import { ThrowawayDatabase, throwawayDatabase } from '../support/throwaway-database';
 
 /**
  * Issue 7 (S3): a presented key is looked up through a hash index on
@@ -9,19 +9,13 @@ import { dataSourceOptions, runMigrations } from '../../src/database/data-source
  * B-tree that keeps hashes unique.
  */
 describe('key hash lookup index (migration KeyHashLookupIndex)', () => {
-  const admin = () => process.env.TEST_DATABASE_ADMIN_URL ?? process.env.DATABASE_URL!;
-  const name = `tollgate_keyhash_test_${randomUUID().slice(0, 8)}`;
+  let database: ThrowawayDatabase;
   let url: string;
   let db: Client;
 
   beforeAll(async () => {
-    const c = new Client({ connectionString: admin() });
-    await c.connect();
-    await c.query(`CREATE DATABASE ${name}`);
-    await c.end();
-    const u = new URL(admin());
-    u.pathname = `/${name}`;
-    url = u.toString();
+    database = await throwawayDatabase('keyhash');
+    url = database.url;
     await runMigrations(url);
     db = new Client({ connectionString: url });
     await db.connect();
@@ -29,10 +23,7 @@ describe('key hash lookup index (migration KeyHashLookupIndex)', () => {
 
   afterAll(async () => {
     await db?.end();
-    const c = new Client({ connectionString: admin() });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await c.end();
+    await database?.drop();
   });
 
   const indexes = async () =>
