@@ -1,4 +1,4 @@
-import { DataSource, DataSourceOptions } from 'typeorm';
+import { DataSource, DataSourceOptions, QueryRunner } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
 import { ORM_ENTITIES } from './orm-entities';
 
@@ -32,14 +32,57 @@ export function dataSourceOptions(url: string, overrides: Partial<DataSourceOpti
   } as DataSourceOptions;
 }
 
-/** Applies pending migrations (CLI `migrate`, start-up, test set-up). */
+/** Applies pending migrations (CLI `migrate`, test set-up; start-up goes through migrate()). */
 export async function runMigrations(url: string): Promise<string[]> {
   const ds = new DataSource(dataSourceOptions(url));
   await ds.initialize();
   try {
-    const applied = await ds.runMigrations({ transaction: 'each' });
-    return applied.map((m) => m.name);
+    return await migrate(ds);
   } finally {
     await ds.destroy();
   }
+}
+
+/** The advisory lock that lets one process at a time migrate a database. */
+const MIGRATION_LOCK = 'tollgate:migrations';
+const LOCK_POLL_MS = 250;
+const WAIT_REPORT_MS = 10_000;
+
+/**
+ * Applies pending migrations, one process at a time per database: TypeORM
+ * takes no lock, and every replica migrates at start-up unless
+ * MIGRATIONS_RUN=false, so two replicas starting together on a new database
+ * both ran the first migration and one of them failed. The lock is a session
+ * advisory lock on a connection of its own, polled with short statements:
+ * a session waiting inside pg_advisory_lock() would hold a snapshot that a
+ * CREATE INDEX CONCURRENTLY in the other process's migrations waits for.
+ * `onWait` hears every 10 s of waiting.
+ */
+export async function migrate(ds: DataSource, onWait?: (waitedMs: number) => void): Promise<string[]> {
+  const lock = ds.createQueryRunner();
+  await lock.connect();
+  try {
+    const started = Date.now();
+    let reported = started;
+    while (!(await tryLock(lock))) {
+      if (onWait && Date.now() - reported >= WAIT_REPORT_MS) {
+        reported = Date.now();
+        onWait(reported - started);
+      }
+      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+    }
+    try {
+      const applied = await ds.runMigrations({ transaction: 'each' });
+      return applied.map((m) => m.name);
+    } finally {
+      await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [MIGRATION_LOCK]);
+    }
+  } finally {
+    await lock.release();
+  }
+}
+
+async function tryLock(runner: QueryRunner): Promise<boolean> {
+  const rows: { locked: boolean }[] = await runner.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [MIGRATION_LOCK]);
+  return rows[0].locked;
 }
