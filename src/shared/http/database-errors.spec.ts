@@ -14,6 +14,7 @@ describe('isDatabaseUnavailable', () => {
     ['connection terminated', new Error('Connection terminated unexpectedly')],
     ['closed pooled client', new Error('Client was closed and is not queryable')],
     ['released query runner', new Error('Database connection provided by a query runner was already released, cannot continue to use its querying methods anymore.')],
+    ['query runner released before its first statement', new Error('Query runner already released. Cannot run queries anymore.')],
     ['QueryFailedError wrapping 57P01', new QueryFailedError('SELECT 1', [], pgError('57P01'))],
     ['cause chain', Object.assign(new Error('outer'), { cause: pgError('ECONNREFUSED') })],
     ['AggregateError of refusals', new AggregateError([pgError('ECONNREFUSED'), pgError('ECONNREFUSED')], 'connect')],

@@ -45,6 +45,10 @@ const UNAVAILABLE_MESSAGES = [
   // TypeORM's QueryRunnerProviderAlreadyReleasedError: PostgresQueryRunner releases itself when its
   // connection emits 'error' (server shut down mid-transaction); the transaction's next query meets this.
   'connection provided by a query runner was already released',
+  // TypeORM's QueryRunnerAlreadyReleasedError: the same release, met by a runner's *first* statement
+  // (START TRANSACTION) when its connection died between the pool handing it out and that statement.
+  // Seen once in a few runs of test/reliability/postgres-faults as a 500 on GET /api/v1/usage.
+  'query runner already released',
 ];
 
 /** Seconds a client should wait before retrying while the database is unavailable. */
