@@ -1,9 +1,6 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 const INDEX = 'ix_api_keys_key_hash_lookup';
-/** Advisory lock that lets one process at a time build the index (TypeORM takes no migration lock). */
-const BUILD_LOCK = 'tollgate:migration:KeyHashLookupIndex';
-const LOCK_POLL_MS = 500;
 
 /**
  * Issue 7 (S3): the lookup of a presented key by its hash through a hash index.
@@ -21,11 +18,9 @@ const LOCK_POLL_MS = 500;
  * without one), so a large api_keys table keeps taking writes while it
  * builds. Such a build first waits for every older transaction of the
  * database (a pg_dump, say), then reads the whole table, so the pool's
- * statement_timeout is lifted for it. Two processes migrating at once (each
- * replica with MIGRATIONS_RUN) take turns on an advisory lock, polled with
- * short statements: a session waiting inside a statement would hold a
- * snapshot the other's build waits for. An invalid leftover of an
- * interrupted build (its session gone, its lock with it) is dropped and built
+ * statement_timeout is lifted for it. Two processes never build it at once:
+ * migrate() (src/database/data-source.ts) lets one process at a time run
+ * migrations. An invalid leftover of an interrupted build is dropped and built
  * again; a build that ends invalid fails the migration, which then runs again
  * on the next start.
  */
@@ -34,7 +29,6 @@ export class KeyHashLookupIndex1764921600000 implements MigrationInterface {
   transaction = false;
 
   async up(q: QueryRunner): Promise<void> {
-    while (!(await tryLock(q))) await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
     try {
       await q.query('SET statement_timeout = 0');
       if ((await validity(q)) === false) await q.query(`DROP INDEX CONCURRENTLY IF EXISTS ${INDEX}`);
@@ -42,7 +36,6 @@ export class KeyHashLookupIndex1764921600000 implements MigrationInterface {
       if ((await validity(q)) !== true) throw new Error(`${INDEX} was not built; the migration runs again on the next start`);
     } finally {
       await q.query('RESET statement_timeout');
-      await q.query('SELECT pg_advisory_unlock(hashtext($1))', [BUILD_LOCK]);
     }
   }
 
@@ -50,11 +43,6 @@ export class KeyHashLookupIndex1764921600000 implements MigrationInterface {
   async down(q: QueryRunner): Promise<void> {
     await q.query(`DROP INDEX IF EXISTS ${INDEX}`);
   }
-}
-
-async function tryLock(q: QueryRunner): Promise<boolean> {
-  const rows: { locked: boolean }[] = await q.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [BUILD_LOCK]);
-  return rows[0].locked;
 }
 
 /** true / false: the index exists and is valid / is a leftover; undefined: it does not exist. */

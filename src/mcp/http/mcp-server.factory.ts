@@ -95,12 +95,12 @@ export class McpServerFactory {
       const req = raw as CallToolRequest;
       const args = (req.params.arguments ?? {}) as Record<string, unknown>;
       try {
+        // Progress is sent with the request id only, not through extra.sendNotification: for a request naming
+        // a related task that would queue it for tasks/result, and Tollgate has no task store.
+        const send = relayProgress ? (n: ServerNotification) => server.notification(n, { relatedRequestId: extra.requestId }) : undefined;
+        const options = passedOn(req.params._meta, send);
         // Counted until settled, not until the answer is written: a call whose client left (the
         // transport's handleRequest settles then) still releases or meters what it admitted.
-        // Sent with the request id only, not through extra.sendNotification: for a request naming a related
-        // task that would queue the progress for tasks/result, and Tollgate has no task store.
-        const send = (n: ServerNotification) => server.notification(n, { relatedRequestId: extra.requestId });
-        const options = passedOn(req.params._meta, relayProgress ? send : undefined);
         const { result, budget } = await this.inFlight.track(() => this.gateway.callTool(caller, req.params.name, args, request, options));
         const meta = (result._meta as Record<string, unknown> | undefined) ?? {};
         return { ...result, _meta: { ...meta, [BUDGET_META_KEY]: budget } } as never;
