@@ -9,6 +9,7 @@ import { CircuitBreaker } from './domain/circuit-breaker';
 import { ToolCatalog } from './application/tool-catalog';
 import { UpstreamRegistryService } from './application/upstream-registry.service';
 import { OperatorUpstreamProvider, UpstreamConnector, UpstreamRepository } from './domain/upstream.repository';
+import { CallCancellations } from './http/call-cancellations';
 import { McpServerFactory } from './http/mcp-server.factory';
 import { McpServersController } from './http/mcp-servers.controller';
 import { McpToolsController } from './http/mcp-tools.controller';
@@ -29,6 +30,7 @@ import { TypeOrmUpstreamRepository } from './infrastructure/typeorm-upstream.rep
     ToolCatalog,
     UpstreamRegistryService,
     McpServerFactory,
+    CallCancellations,
     HeaderCipher,
     { provide: UpstreamRepository, useClass: TypeOrmUpstreamRepository },
     { provide: UpstreamConnector, useClass: SdkUpstreamConnector },

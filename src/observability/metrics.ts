@@ -11,7 +11,7 @@ export abstract class Metrics {
   abstract keyCacheLookup(hit: boolean): void;
   abstract rejected(reason: RejectionReason): void;
   abstract creditsCharged(amount: number): void;
-  /** One upstream tools/call: `errorCode` null when the upstream answered. */
+  /** One upstream tools/call: `errorCode` null when the upstream answered, `cancelled` when the caller gave up on it. */
   abstract upstreamCall(upstream: string, seconds: number, errorCode: string | null): void;
 }
 

@@ -64,7 +64,7 @@ export class PrometheusMetrics extends Metrics {
 
   readonly upstreamDuration = new Histogram({
     name: 'tollgate_upstream_call_duration_seconds',
-    help: 'Upstream tools/call latency by upstream and outcome (ok, error).',
+    help: 'Upstream tools/call latency by upstream and outcome (ok, error, cancelled by the caller).',
     labelNames: ['upstream', 'outcome'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
@@ -137,8 +137,10 @@ export class PrometheusMetrics extends Metrics {
   }
 
   upstreamCall(upstream: string, seconds: number, errorCode: string | null): void {
-    this.upstreamDuration.observe({ upstream, outcome: errorCode ? 'error' : 'ok' }, seconds);
-    if (errorCode) this.upstreamErrors.inc({ upstream, code: errorCode });
+    // A call its caller cancelled says nothing about the upstream: timed apart, not counted as an error.
+    const outcome = errorCode === null ? 'ok' : errorCode === 'cancelled' ? 'cancelled' : 'error';
+    this.upstreamDuration.observe({ upstream, outcome }, seconds);
+    if (outcome === 'error') this.upstreamErrors.inc({ upstream, code: errorCode! });
   }
 
   httpRequest(method: string, route: string, status: number, seconds: number): void {

@@ -218,30 +218,126 @@ describe('SSE-answering upstreams (e2e, REST mirror and /mcp → Tollgate → up
       expect(Object.keys(received(messages[1].result)).sort()).toEqual(['example.com/k', 'progressToken']);
     });
 
+    /** Waits until the fake upstream has one more `slow` call than `before` (the call is admitted and at the upstream). */
+    const atUpstream = async (before: number) => {
+      const reached = Date.now() + TIMEOUT_MS;
+      while (sse.callCount('slow') === before && Date.now() < reached) await new Promise((r) => setTimeout(r, 10));
+      expect(sse.callCount('slow')).toBe(before + 1);
+    };
+    /** Waits for `n` more notifications/cancelled at the fake upstream than `before`, and returns the new ones. */
+    const rpcAnswer = (r: Response) => r.json() as Promise<{ result: { content: unknown } }>;
+    const cancellationsAfter = async (before: number, n = 1) => {
+      const by = Date.now() + TIMEOUT_MS;
+      while (sse.cancellations.length < before + n && Date.now() < by) await new Promise((r) => setTimeout(r, 10));
+      return sse.cancellations.slice(before);
+    };
+
     it.each([
       ['an SSE answer (progress asked for)', { progressToken: 'p-cut' }],
       ['a JSON answer', undefined],
-    ])('a client that leaves during %s: the call counts as running until the upstream answers, and stays counted (it was served)', async (_, meta) => {
+    ])('a client that leaves during %s: the upstream is told to stop the call, which ends at once and is charged (it reached the upstream)', async (_, meta) => {
       const inFlight = t.app.get(InFlightRequests);
       const before = await quotaRequests();
+      const cancelled = sse.cancellations.length;
+      const aborted = sse.slowAborted;
       const abort = new AbortController();
       const slowCalls = sse.callCount('slow');
-      const pending = mcpCall({ name: 'sse__slow', arguments: { ms: 1_000 }, ...(meta ? { _meta: meta } : {}) }, abort.signal).then((r) => r.text());
-      const settled = pending.catch(() => 'aborted');
-      // Left once the call is at the upstream (admitted, handler waiting for the answer).
-      const reached = Date.now() + TIMEOUT_MS;
-      while (sse.callCount('slow') === slowCalls && Date.now() < reached) await new Promise((r) => setTimeout(r, 10));
-      expect(sse.callCount('slow')).toBe(slowCalls + 1);
+      const settled = mcpCall({ name: 'sse__slow', arguments: { ms: 10_000 }, ...(meta ? { _meta: meta } : {}) }, abort.signal)
+        .then((r) => r.text())
+        .catch(() => 'aborted');
+      await atUpstream(slowCalls); // left once the call is at the upstream (admitted, handler waiting for the answer)
+      const leftAt = Date.now();
       abort.abort();
       expect(await settled).toBe('aborted');
-      await new Promise((r) => setTimeout(r, 100));
-      // What graceful shutdown waits for before closing the pool.
-      expect(inFlight.handlersRunning).toBe(1);
-      const deadline = Date.now() + TIMEOUT_MS;
-      while (inFlight.handlersRunning > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect(inFlight.handlersRunning).toBe(0);
-      // Served by the upstream after the client left: counted, as any served call (a release would take it back).
+      // notifications/cancelled for Tollgate's own request id on the upstream session, with the reason.
+      const [sent] = await cancellationsAfter(cancelled);
+      expect(sent).toEqual({ requestId: expect.any(Number), reason: 'the client closed its connection' });
+      const stoppedBy = Date.now() + TIMEOUT_MS;
+      while ((inFlight.handlersRunning > 0 || sse.slowAborted === aborted) && Date.now() < stoppedBy) await new Promise((r) => setTimeout(r, 10));
+      expect(sse.slowAborted).toBe(aborted + 1); // the upstream's handler stopped sleeping
+      expect(inFlight.handlersRunning).toBe(0); // graceful shutdown has nothing to wait for
+      expect(Date.now() - leftAt).toBeLessThan(5_000); // not the 10 s the tool would have slept
+      // Charged, as a call whose client left always was: the upstream had it, and what it did is unknown.
       expect(await quotaRequests()).toBe(before + 1);
+    });
+
+    it("an SDK client that cancels its call (notifications/cancelled, sent on another request) stops it upstream; the client's next call works", async () => {
+      const client = await viaMcp();
+      const cancelled = sse.cancellations.length;
+      const aborted = sse.slowAborted;
+      const ledgerBefore = (await ledger()).length;
+      const slowCalls = sse.callCount('slow');
+      const abort = new AbortController();
+      const call = client.callTool({ name: 'sse__slow', arguments: { ms: 10_000 } }, undefined, { signal: abort.signal }).catch((err: Error) => err);
+      await atUpstream(slowCalls);
+      abort.abort('user pressed stop');
+      expect(await call).toBeInstanceOf(Error);
+      const [sent] = await cancellationsAfter(cancelled);
+      // The caller's reason reaches the upstream, under the upstream request's id (Tollgate's, not the client's).
+      expect(sent).toEqual({ requestId: expect.any(Number), reason: 'user pressed stop' });
+      const stoppedBy = Date.now() + TIMEOUT_MS;
+      while (sse.slowAborted === aborted && Date.now() < stoppedBy) await new Promise((r) => setTimeout(r, 10));
+      expect(sse.slowAborted).toBe(aborted + 1);
+      const charged = Date.now() + TIMEOUT_MS;
+      while ((await ledger()).length === ledgerBefore && Date.now() < charged) await new Promise((r) => setTimeout(r, 50));
+      expect((await ledger()).slice(ledgerBefore).map((r) => r.type)).toEqual(['charge']);
+      const next = await client.callTool({ name: 'sse__echo', arguments: { message: 'still here' } });
+      expect(next.content).toEqual([{ type: 'text', text: 'echo: still here' }]);
+    });
+
+    it("a cancellation names a call of its own caller only, and an ambiguous one (two calls in flight under one id) cancels nothing", async () => {
+      const admin = managementToken({ tenantId: tenant });
+      const otherKey = (await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['*'] } })).token;
+      const cancel = (as: string, id: number) =>
+        fetch(`${baseUrl}/mcp`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'x-api-key': as, 'mcp-protocol-version': '2025-11-25' },
+          body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'not yours' } }),
+        });
+      const cancelled = sse.cancellations.length;
+      // Another key cancels "its" request 7 while this key's request 7 runs: accepted (202), and the call is not touched.
+      let slowCalls = sse.callCount('slow');
+      const mine = mcpCall({ name: 'sse__slow', arguments: { ms: 600 } }).then(rpcAnswer);
+      await atUpstream(slowCalls);
+      expect((await cancel(otherKey, 7)).status).toBe(202);
+      expect((await cancel(key, 8)).status).toBe(202); // no call 8 in flight: nothing happens
+      expect((await mine).result.content).toEqual([{ type: 'text', text: 'slept 600 ms' }]);
+      // Two clients of one key both have a request 7 in flight: a cancellation of 7 cannot tell them apart.
+      slowCalls = sse.callCount('slow');
+      const first = mcpCall({ name: 'sse__slow', arguments: { ms: 600 } }).then(rpcAnswer);
+      await atUpstream(slowCalls);
+      const second = mcpCall({ name: 'sse__slow', arguments: { ms: 600 } }).then(rpcAnswer);
+      await atUpstream(slowCalls + 1);
+      expect((await cancel(key, 7)).status).toBe(202);
+      for (const answer of await Promise.all([first, second])) expect(answer.result.content).toEqual([{ type: 'text', text: 'slept 600 ms' }]);
+      expect(sse.cancellations.length).toBe(cancelled);
+      // Unambiguous again: the same cancellation now stops the call, and its HTTP request gets a JSON-RPC error.
+      slowCalls = sse.callCount('slow');
+      const third = mcpCall({ name: 'sse__slow', arguments: { ms: 10_000 } }).then(rpcAnswer);
+      await atUpstream(slowCalls);
+      expect((await cancel(key, 7)).status).toBe(202);
+      expect(await third).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32800, message: expect.stringContaining('Request cancelled'), data: { code: 'request_cancelled', tool: 'sse__slow' } } });
+      expect(await cancellationsAfter(cancelled)).toEqual([{ requestId: expect.any(Number), reason: 'not yours' }]);
+    });
+
+    it('the REST mirror: a client that leaves cancels the call upstream', async () => {
+      const cancelled = sse.cancellations.length;
+      const aborted = sse.slowAborted;
+      const slowCalls = sse.callCount('slow');
+      const abort = new AbortController();
+      const settled = fetch(`${baseUrl}/api/v1/mcp/tools/sse__slow/call`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': key },
+        body: JSON.stringify({ arguments: { ms: 10_000 } }),
+        signal: abort.signal,
+      }).catch(() => 'aborted');
+      await atUpstream(slowCalls);
+      abort.abort();
+      expect(await settled).toBe('aborted');
+      expect(await cancellationsAfter(cancelled)).toEqual([{ requestId: expect.any(Number), reason: 'the client closed its connection' }]);
+      const stoppedBy = Date.now() + TIMEOUT_MS;
+      while (sse.slowAborted === aborted && Date.now() < stoppedBy) await new Promise((r) => setTimeout(r, 10));
+      expect(sse.slowAborted).toBe(aborted + 1);
     });
 
     it('the REST mirror sends no _meta upstream', async () => {

@@ -79,6 +79,10 @@ export class FakeUpstream {
   private readonly callSockets = new Map<string, Socket>();
   /** The Last-Event-ID of every GET that resumed a stream, oldest first. */
   readonly resumptions: string[] = [];
+  /** The params of every notifications/cancelled received, oldest first. */
+  readonly cancellations: { requestId?: unknown; reason?: unknown }[] = [];
+  /** `slow` calls whose handler saw its request cancelled (answer 'sse': the cancellation reaches the call's session). */
+  slowAborted = 0;
 
   constructor(options: FakeUpstreamOptions = {}) {
     this.answer = options.answer ?? 'json';
@@ -153,8 +157,9 @@ export class FakeUpstream {
     mcp.registerTool(
       'slow',
       { description: 'Answers after `ms` milliseconds.', inputSchema: { ms: z.number().int().min(0) } },
-      async ({ ms }): Promise<CallToolResult> => {
-        await this.sleep(ms);
+      async ({ ms }, extra): Promise<CallToolResult> => {
+        await this.sleep(ms, extra.signal);
+        if (extra.signal.aborted) this.slowAborted++;
         return { content: [{ type: 'text', text: `slept ${ms} ms` }] };
       },
     );
@@ -281,15 +286,18 @@ export class FakeUpstream {
     );
   }
 
-  private sleep(ms: number): Promise<void> {
+  /** Ends early when `signal` aborts (a cancelled request). */
+  private sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const wake = () => {
         clearTimeout(timer);
         this.sleeps.delete(wake);
+        signal?.removeEventListener('abort', wake);
         resolve();
       };
       const timer = setTimeout(wake, ms);
       this.sleeps.add(wake);
+      signal?.addEventListener('abort', wake, { once: true });
     });
   }
 
@@ -306,6 +314,7 @@ export class FakeUpstream {
       const m = msg as { method?: string; params?: { name?: string } } | undefined;
       if (!m?.method) continue;
       this.methods.set(m.method, (this.methods.get(m.method) ?? 0) + 1);
+      if (m.method === 'notifications/cancelled') this.cancellations.push({ ...((m.params ?? {}) as Record<string, unknown>) });
       if (m.method === 'tools/call' && typeof m.params?.name === 'string') {
         this.calls.set(m.params.name, (this.calls.get(m.params.name) ?? 0) + 1);
       }

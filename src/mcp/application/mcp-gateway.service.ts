@@ -6,7 +6,7 @@ import type { RequestMeta } from '../../shared/domain/actor';
 import { Metrics } from '../../observability/metrics';
 import { Clock } from '../../shared/domain/clock';
 import { CircuitBreaker } from '../domain/circuit-breaker';
-import { ForbiddenToolError, UnknownToolError, UpstreamFailureError, UpstreamTimeoutError } from '../domain/mcp.errors';
+import { ForbiddenToolError, ToolCallCancelledError, UnknownToolError, UpstreamFailureError, UpstreamTimeoutError } from '../domain/mcp.errors';
 import { ExposedTool, Upstream } from '../domain/upstream';
 import { ToolCallOptions, UpstreamConnector } from '../domain/upstream.repository';
 import { Admission, Budget, CallAdmission } from '../../plans/application/call-admission.service';
@@ -95,7 +95,10 @@ export class McpGatewayService {
   /**
    * M4: authorize (scope) → admit (quota + credits, one transaction) → proxy →
    * meter. A refused call is never charged; a call the upstream did not serve
-   * is released and refunded.
+   * is released and refunded. A call its caller cancels (options.signal) before
+   * it reaches the upstream is released too; once sent, the upstream is told
+   * to stop and the call is charged, as one whose caller left: what the
+   * upstream did before it stopped is unknown.
    */
   async callTool(
     caller: AgentPrincipal,
@@ -110,10 +113,13 @@ export class McpGatewayService {
       const s = this.breaker.state(upstream.id, Date.now());
       throw new UpstreamFailureError(upstream.name, `it failed ${s.failures} times in a row; calls resume in ${Math.ceil(s.retryInMs / 1000)} s (circuit open)`);
     }
+    const signal = options?.signal;
     let admitted: Admission;
     try {
+      if (signal?.aborted) throw new ToolCallCancelledError();
       admitted = await this.admission.admit(caller.tenantId, caller.keyId, name, caller.monthlyCreditCap ?? null);
     } catch (err) {
+      this.breaker.abandon(upstream.id);
       const code = (err as { code?: string }).code;
       if (code === 'quota_exceeded' || code === 'insufficient_credits' || code === 'rate_limited') this.metrics.rejected(code);
       if (code === 'quota_exceeded' || code === 'insufficient_credits') {
@@ -129,6 +135,11 @@ export class McpGatewayService {
       }
       throw err;
     }
+    if (signal?.aborted) {
+      this.breaker.abandon(upstream.id);
+      await this.admission.release(admitted);
+      throw new ToolCallCancelledError();
+    }
     let result: Record<string, unknown>;
     const started = performance.now();
     try {
@@ -136,6 +147,12 @@ export class McpGatewayService {
       this.metrics.upstreamCall(upstream.name, (performance.now() - started) / 1000, null);
       this.breaker.success(upstream.id);
     } catch (err) {
+      if (err instanceof ToolCallCancelledError) {
+        this.breaker.abandon(upstream.id); // no verdict on the upstream
+        this.metrics.upstreamCall(upstream.name, (performance.now() - started) / 1000, 'cancelled');
+        this.meter(caller, name, admitted, this.tokens.count(JSON.stringify(args), ''));
+        throw err;
+      }
       // Unreachable or timed out counts against the circuit; an upstream that answered (even an error) is alive.
       if (err instanceof UpstreamFailureError || err instanceof UpstreamTimeoutError) this.breaker.failure(upstream.id, Date.now());
       else this.breaker.success(upstream.id);
@@ -153,8 +170,12 @@ export class McpGatewayService {
       throw err;
     }
     const tokens = this.tokens.count(JSON.stringify(args), JSON.stringify(result));
+    this.meter(caller, name, admitted, tokens);
+    return { result, budget: this.admission.budget(admitted, tokens) };
+  }
+
+  private meter(caller: AgentPrincipal, name: string, admitted: Admission, tokens: number): void {
     this.usage.record({ tenantId: caller.tenantId, keyId: caller.keyId, userId: caller.userId, tool: name, at: this.clock.now(), requests: 1, tokens, credits: admitted.price });
     this.metrics.creditsCharged(admitted.price);
-    return { result, budget: this.admission.budget(admitted, tokens) };
   }
 }

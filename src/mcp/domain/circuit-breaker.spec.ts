@@ -35,4 +35,18 @@ describe('CircuitBreaker', () => {
     expect(b.allow('b', 1)).toBe(false);
     expect(b.allow('a', 1)).toBe(true);
   });
+
+  it('a trial abandoned without a verdict (refused by admission, cancelled) is handed to the next call; the circuit stays open', () => {
+    const b = new CircuitBreaker(1, 1_000);
+    b.failure('u', 0);
+    expect(b.allow('u', 1_000)).toBe(true); // the trial, then e.g. quota_exceeded before it reached the upstream
+    expect(b.allow('u', 1_001)).toBe(false);
+    b.abandon('u');
+    expect(b.state('u', 1_002).state).toBe('half_open');
+    expect(b.allow('u', 1_002)).toBe(true); // the next trial
+    b.failure('u', 1_002);
+    expect(b.allow('u', 1_500)).toBe(false);
+    b.abandon('closed-upstream'); // nothing to hand back: no entry is made
+    expect(b.state('closed-upstream', 0)).toEqual({ state: 'closed', failures: 0, retryInMs: 0 });
+  });
 });

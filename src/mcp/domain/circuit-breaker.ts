@@ -37,6 +37,16 @@ export class CircuitBreaker {
     return true;
   }
 
+  /**
+   * The call allow() let through never reached a verdict on the upstream (it
+   * was refused by admission, or its caller cancelled it): a half-open trial
+   * it claimed is handed back, for the next call to take.
+   */
+  abandon(id: string): void {
+    const e = this.entries.get(id);
+    if (e) e.trialInFlight = false;
+  }
+
   success(id: string): void {
     this.entries.delete(id);
   }

@@ -44,3 +44,15 @@ export class UpstreamProtocolError extends DomainError {
     });
   }
 }
+
+/**
+ * The caller gave up on a tool call (MCP `notifications/cancelled`, or its
+ * connection closed before the answer): the upstream was told to stop, and
+ * nothing is answered. Not a DomainError: it never becomes a response body.
+ */
+export class ToolCallCancelledError extends Error {
+  constructor(readonly reason?: string) {
+    super(reason ? `The caller cancelled the tool call: ${reason}` : 'The caller cancelled the tool call.');
+    this.name = 'ToolCallCancelledError';
+  }
+}

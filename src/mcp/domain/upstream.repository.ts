@@ -31,12 +31,18 @@ export interface ToolCallOptions {
    * for it is handed here.
    */
   onProgress?: (progress: ToolProgress) => void;
+  /**
+   * Aborted when the caller gives up (it cancelled the call, or left): the
+   * upstream is sent `notifications/cancelled` for its request, and the call
+   * settles at once with ToolCallCancelledError.
+   */
+  signal?: AbortSignal;
 }
 
 /** Port: speaks MCP to an upstream (pooled sessions live in the adapter). */
 export abstract class UpstreamConnector {
   abstract listTools(upstream: Upstream): Promise<UpstreamTool[]>;
-  /** Resolves with the upstream's CallToolResult unchanged; throws UpstreamFailureError / UpstreamTimeoutError. */
+  /** Resolves with the upstream's CallToolResult unchanged; throws UpstreamFailureError / UpstreamTimeoutError, or ToolCallCancelledError once `options.signal` aborts. */
   abstract callTool(upstream: Upstream, tool: string, args: Record<string, unknown>, options?: ToolCallOptions): Promise<Record<string, unknown>>;
   /** Drops pooled sessions of an upstream (changed or deleted). */
   abstract forget(upstreamId: string): Promise<void>;

@@ -1,13 +1,23 @@
 import { Injectable } from '@nestjs/common';
 import { Server, ServerOptions } from '@modelcontextprotocol/sdk/server/index.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
-import { CallToolRequest, CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, RequestSchema, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolRequest,
+  CallToolRequestSchema,
+  CancelledNotificationSchema,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  RequestSchema,
+  ServerNotification,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { AgentPrincipal } from '../../auth/agent-principal';
 import type { RequestMeta } from '../../shared/domain/actor';
 import { BUDGET_META_KEY, McpGatewayService } from '../application/mcp-gateway.service';
 import { InsufficientCreditsError, QuotaExceededError } from '../../plans/domain/billing.errors';
 import {
   ForbiddenToolError,
+  ToolCallCancelledError,
   UnknownToolError,
   UpstreamFailureError,
   UpstreamProtocolError,
@@ -17,6 +27,7 @@ import type { ExposedTool } from '../domain/upstream';
 import type { ToolCallOptions } from '../domain/upstream.repository';
 import { InFlightRequests } from '../../observability/http-instrumentation';
 import { DATABASE_RETRY_AFTER_S, isDatabaseUnavailable } from '../../shared/http/database-errors';
+import { CallCancellations } from './call-cancellations';
 
 /** tools/call with any params object: the strict check is left to Server (see create()). */
 const LenientCallToolRequestSchema = CallToolRequestSchema.extend({ params: RequestSchema.shape.params });
@@ -25,6 +36,13 @@ const LenientCallToolRequestSchema = CallToolRequestSchema.extend({ params: Requ
 export const FORBIDDEN_RPC_CODE = -32003;
 /** JSON-RPC error code for "Tollgate cannot serve this now" (its database is unavailable); data.code says service_unavailable. */
 export const UNAVAILABLE_RPC_CODE = -32004;
+/**
+ * JSON-RPC error code answering a tools/call that its client cancelled with
+ * `notifications/cancelled` on another request (the convention of LSP's
+ * RequestCancelled); data.code says request_cancelled. The client has
+ * forgotten the request by then; the answer only closes its HTTP request.
+ */
+export const CANCELLED_RPC_CODE = -32800;
 /** `_meta` key under which Tollgate explains its own refusals and failures. */
 export const META_KEY = 'io.tollgate/error';
 
@@ -79,6 +97,7 @@ export class McpServerFactory {
   constructor(
     private readonly gateway: McpGatewayService,
     private readonly inFlight: InFlightRequests,
+    private readonly cancellations: CallCancellations,
   ) {}
 
   /** `relayProgress`: the answer is an SSE stream, which can carry the progress of a tools/call (McpController). */
@@ -94,11 +113,19 @@ export class McpServerFactory {
     server.setRequestHandler(LenientCallToolRequestSchema, async (raw, extra) => {
       const req = raw as CallToolRequest;
       const args = (req.params.arguments ?? {}) as Record<string, unknown>;
+      // The call stops, upstream included, when its client cancels it (from any request: see
+      // CallCancellations) or leaves before the answer (the SDK aborts extra.signal when the
+      // transport closes; it then sends nothing, as it sends nothing for a cancelled request).
+      const cancel = new AbortController();
+      const left = () => cancel.abort('the client closed its connection');
+      extra.signal.addEventListener('abort', left, { once: true });
+      const unregister = this.cancellations.register(caller.tenantId, caller.keyId, extra.requestId, cancel);
       try {
         // Progress is sent with the request id only, not through extra.sendNotification: for a request naming
         // a related task that would queue it for tasks/result, and Tollgate has no task store.
         const send = relayProgress ? (n: ServerNotification) => server.notification(n, { relatedRequestId: extra.requestId }) : undefined;
-        const options = passedOn(req.params._meta, send);
+        const options = passedOn(req.params._meta, send) ?? {};
+        options.signal = cancel.signal;
         // Counted until settled, not until the answer is written: a call whose client left (the
         // transport's handleRequest settles then) still releases or meters what it admitted.
         const { result, budget } = await this.inFlight.track(() => this.gateway.callTool(caller, req.params.name, args, request, options));
@@ -108,7 +135,15 @@ export class McpServerFactory {
         const mapped = toRpcError(err, req.params.name);
         if (mapped instanceof Error) throw mapped;
         return mapped as never;
+      } finally {
+        unregister();
+        extra.signal.removeEventListener('abort', left);
       }
+    });
+    // Replaces the SDK's handler, which only sees requests of this (one-request) transport.
+    server.setNotificationHandler(CancelledNotificationSchema, (n) => {
+      const { requestId, reason } = n.params;
+      if (requestId !== undefined) this.cancellations.cancel(caller.tenantId, caller.keyId, requestId, typeof reason === 'string' ? reason.slice(0, 200) : undefined);
     });
     return server;
   }
@@ -185,6 +220,9 @@ function toRpcError(err: unknown, tool: string): unknown {
   }
   if (err instanceof UnknownToolError) {
     return new McpError(ErrorCode.InvalidParams, err.message, { code: 'not_found', tool });
+  }
+  if (err instanceof ToolCallCancelledError) {
+    return new McpError(CANCELLED_RPC_CODE, 'Request cancelled', { code: 'request_cancelled', tool });
   }
   if (err instanceof UpstreamProtocolError) {
     return new McpError(err.rpcCode, err.rpcMessage, err.rpcData);

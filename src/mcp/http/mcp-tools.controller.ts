@@ -10,6 +10,7 @@ import type { RequestMeta } from '../../shared/domain/actor';
 import { ApiAgentAuth, ApiProblems, BODY_PROBLEMS } from '../../shared/http/api-problems.decorator';
 import { ToolCallResponseDto, ToolListResponseDto, ToolResponseDto } from './mcp-response.dto';
 import { BUDGET_META_KEY, McpGatewayService } from '../application/mcp-gateway.service';
+import { ToolCallCancelledError } from '../domain/mcp.errors';
 import type { ExposedTool } from '../domain/upstream';
 import { CallToolDto, toToolResponse } from './mcp.dto';
 
@@ -67,10 +68,25 @@ export class McpToolsController {
     @Param('name') name: string,
     @Body() dto: CallToolDto,
     @CurrentRequestMeta() meta: RequestMeta,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    // Counted until settled: a call cut by its client still releases or meters what it admitted.
-    const { result, budget } = await this.inFlight.track(() => this.gateway.callTool(agent, name, dto.arguments ?? {}, meta));
-    const resultMeta = (result._meta as Record<string, unknown> | undefined) ?? {};
-    return { ...result, _meta: { ...resultMeta, [BUDGET_META_KEY]: budget } };
+    // A client that leaves before the answer cancels the call, upstream included (as on /mcp).
+    const cancel = new AbortController();
+    const left = () => {
+      if (!reply.raw.writableFinished) cancel.abort('the client closed its connection');
+    };
+    reply.raw.once('close', left);
+    try {
+      // Counted until settled: a call cut by its client still releases or meters what it admitted.
+      const { result, budget } = await this.inFlight.track(() => this.gateway.callTool(agent, name, dto.arguments ?? {}, meta, { signal: cancel.signal }));
+      const resultMeta = (result._meta as Record<string, unknown> | undefined) ?? {};
+      return { ...result, _meta: { ...resultMeta, [BUDGET_META_KEY]: budget } };
+    } catch (err) {
+      // Nobody to answer: the request was logged (and counted) as aborted when its client left.
+      if (err instanceof ToolCallCancelledError) return undefined;
+      throw err;
+    } finally {
+      reply.raw.off('close', left);
+    }
   }
 }

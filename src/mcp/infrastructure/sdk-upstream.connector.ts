@@ -6,7 +6,7 @@ import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotoc
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, ErrorCode, McpError, ProgressNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Upstream, UpstreamTool } from '../domain/upstream';
-import { UpstreamFailureError, UpstreamProtocolError, UpstreamTimeoutError } from '../domain/mcp.errors';
+import { ToolCallCancelledError, UpstreamFailureError, UpstreamProtocolError, UpstreamTimeoutError } from '../domain/mcp.errors';
 import { ToolCallOptions, ToolProgress, UpstreamConnector } from '../domain/upstream.repository';
 import { SseMessageReader } from './sse-stream';
 import { encodeHeaderValue, MCP_METHOD_HEADER, MCP_NAME_HEADER } from '../domain/mirrored-headers';
@@ -81,6 +81,8 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
   }
 
   async callTool(upstream: Upstream, tool: string, args: Record<string, unknown>, options: ToolCallOptions = {}): Promise<Record<string, unknown>> {
+    const { signal } = options;
+    if (signal?.aborted) throw cancelledBy(signal);
     return this.withClient(upstream, async (client, direct) => {
       if (direct) return this.directCall(upstream, direct, tool, args, options);
       const { meta, onProgress } = options;
@@ -93,9 +95,13 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
           { method: 'tools/call', params: { name: tool, arguments: args, ...(_meta ? { _meta } : {}) } },
           // The schema keeps unknown members: the result is forwarded as the upstream produced it.
           CallToolResultSchema,
-          { timeout: upstream.timeoutMs },
+          // On abort the SDK client sends the upstream notifications/cancelled for this request itself.
+          { timeout: upstream.timeoutMs, ...(signal ? { signal } : {}) },
         );
         return result as Record<string, unknown>;
+      } catch (err) {
+        // The SDK rejects a cancelled request with a RequestTimeout McpError: it is the caller's cancellation.
+        throw signal?.aborted ? cancelledBy(signal) : err;
       } finally {
         if (token !== undefined) listeners!.delete(token);
       }
@@ -209,14 +215,16 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
    * - same errors: a JSON-RPC error becomes the SDK's McpError, HTTP and
    *   network failures the SDK's messages, and translate() maps them all;
    * - timeout: the SDK's RequestTimeout, after which notifications/cancelled
-   *   is sent, as the SDK client does.
+   *   is sent, as the SDK client does;
+   * - cancellation: when `signal` aborts, notifications/cancelled for the
+   *   request (with the caller's reason), as the SDK client sends on abort.
    */
   private async directCall(
     upstream: Upstream,
     direct: DirectSession,
     tool: string,
     args: Record<string, unknown>,
-    { meta, onProgress }: ToolCallOptions,
+    { meta, onProgress, signal }: ToolCallOptions,
   ): Promise<Record<string, unknown>> {
     const id = nextDirectId++;
     // The progress token is the request id, as the SDK client does: unique on the shared session.
@@ -225,10 +233,13 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
     let response: RpcResponse;
     try {
       // SEP-2243: the method and the tool it addresses, mirrored in headers for the upstream's intermediaries.
-      response = await this.exchange(direct, id, body, upstream.timeoutMs, { [MCP_METHOD_HEADER]: 'tools/call', [MCP_NAME_HEADER]: encodeHeaderValue(tool) }, onProgress);
+      const mirrored = { [MCP_METHOD_HEADER]: 'tools/call', [MCP_NAME_HEADER]: encodeHeaderValue(tool) };
+      response = await this.exchange(direct, id, body, upstream.timeoutMs, mirrored, onProgress, signal);
     } catch (err) {
-      if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
-        this.notify(direct, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: String(err) } }), upstream.timeoutMs);
+      const timedOut = err instanceof McpError && err.code === ErrorCode.RequestTimeout;
+      if (timedOut || err instanceof ToolCallCancelledError) {
+        const reason = err instanceof ToolCallCancelledError ? err.reason : String(err);
+        this.notify(direct, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, ...(reason ? { reason } : {}) } }), upstream.timeoutMs);
       }
       throw err;
     }
@@ -252,7 +263,8 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
    * backoff), at most MAX_RESUME_ATTEMPTS times in a row without progress.
    * Every byte read counts against MAX_UPSTREAM_RESPONSE_BYTES, and the
    * whole exchange, resumptions included, against `timeoutMs` (then the
-   * SDK's RequestTimeout McpError).
+   * SDK's RequestTimeout McpError). An abort of `signal` settles it at once
+   * with ToolCallCancelledError.
    */
   private exchange(
     direct: DirectSession,
@@ -261,6 +273,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
     timeoutMs: number,
     mirrored: Record<string, string>,
     onProgress?: (progress: ToolProgress) => void,
+    signal?: AbortSignal,
   ): Promise<RpcResponse> {
     return new Promise((resolve, reject) => {
       let req: ClientRequest; // the request being read: the POST, then any GET resuming its stream
@@ -275,6 +288,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
         clearTimeout(timer);
         clearTimeout(resumeTimer);
         direct.inFlight.delete(abort);
+        signal?.removeEventListener('abort', cancel);
         if (err) {
           req.destroy();
           reject(err);
@@ -284,6 +298,8 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
       const timer = setTimeout(() => finish(new McpError(ErrorCode.RequestTimeout, 'Request timed out', { timeout: timeoutMs })), timeoutMs);
       const abort = () => finish(new McpError(ErrorCode.ConnectionClosed, 'Connection closed'));
       direct.inFlight.add(abort);
+      const cancel = () => finish(cancelledBy(signal!));
+      signal?.addEventListener('abort', cancel, { once: true });
       const withinCap = (chunk: Buffer): boolean => {
         received += chunk.length;
         if (received <= MAX_UPSTREAM_RESPONSE_BYTES) return true;
@@ -403,7 +419,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
   }
 
   private translate(upstream: Upstream, err: unknown): Error {
-    if (err instanceof UpstreamFailureError || err instanceof UpstreamTimeoutError || err instanceof UpstreamProtocolError) {
+    if (err instanceof UpstreamFailureError || err instanceof UpstreamTimeoutError || err instanceof UpstreamProtocolError || err instanceof ToolCallCancelledError) {
       return err;
     }
     if (err instanceof McpError) {
@@ -476,6 +492,11 @@ function replyTo(request: { id: string | number; method: string }): Record<strin
   return request.method === 'ping'
     ? { jsonrpc: '2.0', id: request.id, result: {} }
     : { jsonrpc: '2.0', id: request.id, error: { code: ErrorCode.MethodNotFound, message: 'Method not found' } };
+}
+
+/** The error a call settles with once its caller's signal aborted; the reason, when the caller gave one (as a string). */
+function cancelledBy(signal: AbortSignal): ToolCallCancelledError {
+  return new ToolCallCancelledError(typeof signal.reason === 'string' ? signal.reason : undefined);
 }
 
 /** How the SDK's fetch reports a network failure: `fetch failed`, with the cause (and its code). */

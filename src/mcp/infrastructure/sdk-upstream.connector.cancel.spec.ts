@@ -1,0 +1,65 @@
+import { join } from 'node:path';
+import { ToolCallCancelledError } from '../domain/mcp.errors';
+import type { Upstream } from '../domain/upstream';
+import { SdkUpstreamConnector } from './sdk-upstream.connector';
+
+/**
+ * A call through the SDK client (stdio upstream) stops when its caller's
+ * signal aborts: the SDK client sends the upstream notifications/cancelled,
+ * the call settles at once with ToolCallCancelledError (not a timeout, not a
+ * failure of the upstream), and the pooled session stays usable.
+ */
+describe('SdkUpstreamConnector: a call through the SDK client (stdio) cancelled by its caller', () => {
+  const now = new Date();
+  const everything = join(__dirname, '..', '..', '..', 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
+  const upstream = {
+    id: 'stdio-cancel',
+    tenantId: 'tenant-a',
+    name: 'local',
+    url: '',
+    source: 'config',
+    headers: {},
+    timeoutMs: 20_000,
+    tools: [],
+    toolsRefreshedAt: null,
+    createdBy: 'test',
+    createdAt: now,
+    updatedAt: now,
+    stdio: { command: process.execPath, args: [everything, 'stdio'], env: {} },
+  } as unknown as Upstream;
+  let connector: SdkUpstreamConnector;
+
+  beforeAll(() => {
+    connector = new SdkUpstreamConnector();
+  });
+
+  afterAll(async () => {
+    await connector.onModuleDestroy();
+  });
+
+  it('settles with ToolCallCancelledError soon after the abort, and the session serves the next call', async () => {
+    const cancel = new AbortController();
+    let started = 0;
+    const call = connector
+      .callTool(upstream, 'trigger-long-running-operation', { duration: 10, steps: 10 }, { signal: cancel.signal, onProgress: () => void started++ })
+      .catch((err: unknown) => err);
+    // Aborted once the upstream is running it (its first progress arrived).
+    const runningBy = Date.now() + 15_000;
+    while (started === 0 && Date.now() < runningBy) await new Promise((r) => setTimeout(r, 20));
+    expect(started).toBeGreaterThan(0);
+    const abortedAt = Date.now();
+    cancel.abort('user pressed stop');
+    const err = await call;
+    expect(Date.now() - abortedAt).toBeLessThan(1_000);
+    expect(err).toBeInstanceOf(ToolCallCancelledError);
+    expect((err as ToolCallCancelledError).reason).toBe('user pressed stop');
+    const next = await connector.callTool(upstream, 'echo', { message: 'after the cancel' });
+    expect(JSON.stringify(next.content)).toContain('after the cancel');
+  }, 30_000);
+
+  it('a signal aborted before the call: nothing is sent, ToolCallCancelledError at once', async () => {
+    const cancel = new AbortController();
+    cancel.abort();
+    await expect(connector.callTool(upstream, 'echo', { message: 'never' }, { signal: cancel.signal })).rejects.toBeInstanceOf(ToolCallCancelledError);
+  });
+});
