@@ -95,7 +95,7 @@ export class McpGatewayService {
   /**
    * M4: authorize (scope) → admit (quota + credits, one transaction) → proxy →
    * meter. A refused call is never charged; a call the upstream did not serve
-   * is released and refunded. A call its caller cancels (options.signal) before
+   * is released and refunded. A call its caller cancels (options.cancellation) before
    * it reaches the upstream is released too; once sent, the upstream is told
    * to stop and the call is charged, as one whose caller left: what the
    * upstream did before it stopped is unknown.
@@ -113,10 +113,10 @@ export class McpGatewayService {
       const s = this.breaker.state(upstream.id, Date.now());
       throw new UpstreamFailureError(upstream.name, `it failed ${s.failures} times in a row; calls resume in ${Math.ceil(s.retryInMs / 1000)} s (circuit open)`);
     }
-    const signal = options?.signal;
+    const cancellation = options?.cancellation;
     let admitted: Admission;
     try {
-      if (signal?.aborted) throw new ToolCallCancelledError();
+      if (cancellation?.cancelled) throw new ToolCallCancelledError(cancellation.reason);
       admitted = await this.admission.admit(caller.tenantId, caller.keyId, name, caller.monthlyCreditCap ?? null);
     } catch (err) {
       this.breaker.abandon(upstream.id);
@@ -135,10 +135,10 @@ export class McpGatewayService {
       }
       throw err;
     }
-    if (signal?.aborted) {
+    if (cancellation?.cancelled) {
       this.breaker.abandon(upstream.id);
       await this.admission.release(admitted);
-      throw new ToolCallCancelledError();
+      throw new ToolCallCancelledError(cancellation.reason);
     }
     let result: Record<string, unknown>;
     const started = performance.now();

@@ -1,4 +1,5 @@
 import type { TransactionContext } from '../../shared/domain/unit-of-work';
+import type { CallCancellation } from './call-cancellation';
 import type { Upstream, UpstreamTool } from './upstream';
 
 /** Port for registered upstreams. */
@@ -32,17 +33,17 @@ export interface ToolCallOptions {
    */
   onProgress?: (progress: ToolProgress) => void;
   /**
-   * Aborted when the caller gives up (it cancelled the call, or left): the
+   * Cancelled when the caller gives up (it cancelled the call, or left): the
    * upstream is sent `notifications/cancelled` for its request, and the call
    * settles at once with ToolCallCancelledError.
    */
-  signal?: AbortSignal;
+  cancellation?: CallCancellation;
 }
 
 /** Port: speaks MCP to an upstream (pooled sessions live in the adapter). */
 export abstract class UpstreamConnector {
   abstract listTools(upstream: Upstream): Promise<UpstreamTool[]>;
-  /** Resolves with the upstream's CallToolResult unchanged; throws UpstreamFailureError / UpstreamTimeoutError, or ToolCallCancelledError once `options.signal` aborts. */
+  /** Resolves with the upstream's CallToolResult unchanged; throws UpstreamFailureError / UpstreamTimeoutError, or ToolCallCancelledError once `options.cancellation` is cancelled. */
   abstract callTool(upstream: Upstream, tool: string, args: Record<string, unknown>, options?: ToolCallOptions): Promise<Record<string, unknown>>;
   /** Drops pooled sessions of an upstream (changed or deleted). */
   abstract forget(upstreamId: string): Promise<void>;

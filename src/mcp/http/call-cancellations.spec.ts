@@ -1,13 +1,14 @@
+import { CallCancellation } from '../domain/call-cancellation';
 import { CallCancellations } from './call-cancellations';
 
 describe('CallCancellations (notifications/cancelled on a stateless endpoint)', () => {
   it('cancels the one call of that caller under that id, with the reason, and only while it is registered', () => {
     const calls = new CallCancellations();
-    const call = new AbortController();
+    const call = new CallCancellation();
     const unregister = calls.register('t1', 'key-a', 7, call);
     expect(calls.cancel('t1', 'key-a', 7, 'user pressed stop')).toBe(true);
-    expect(call.signal.aborted).toBe(true);
-    expect(call.signal.reason).toBe('user pressed stop');
+    expect(call.cancelled).toBe(true);
+    expect(call.reason).toBe('user pressed stop');
     unregister();
     expect(calls.size).toBe(0);
     expect(calls.cancel('t1', 'key-a', 7)).toBe(false);
@@ -15,29 +16,29 @@ describe('CallCancellations (notifications/cancelled on a stateless endpoint)', 
 
   it("never another caller's call, another tenant's, or a request id of another type (1 is not \"1\")", () => {
     const calls = new CallCancellations();
-    const call = new AbortController();
+    const call = new CallCancellation();
     calls.register('t1', 'key-a', 1, call);
     expect(calls.cancel('t1', 'key-b', 1)).toBe(false);
     expect(calls.cancel('t2', 'key-a', 1)).toBe(false);
     expect(calls.cancel('t1', 'key-a', '1')).toBe(false);
-    expect(call.signal.aborted).toBe(false);
+    expect(call.cancelled).toBe(false);
     expect(calls.cancel('t1', 'key-a', 1)).toBe(true);
-    expect(call.signal.reason).toBe('cancelled by the client');
+    expect(call.reason).toBe('cancelled by the client');
   });
 
   it('an id in flight twice for one caller (two clients of one key) is ambiguous: nothing is cancelled until one ends', () => {
     const calls = new CallCancellations();
-    const first = new AbortController();
-    const second = new AbortController();
+    const first = new CallCancellation();
+    const second = new CallCancellation();
     const unregisterFirst = calls.register('t1', 'key-a', 3, first);
     calls.register('t1', 'key-a', 3, second);
     expect(calls.size).toBe(2);
     expect(calls.cancel('t1', 'key-a', 3)).toBe(false);
-    expect(first.signal.aborted || second.signal.aborted).toBe(false);
+    expect(first.cancelled || second.cancelled).toBe(false);
     unregisterFirst();
     unregisterFirst(); // twice is harmless
     expect(calls.cancel('t1', 'key-a', 3)).toBe(true);
-    expect(second.signal.aborted).toBe(true);
-    expect(first.signal.aborted).toBe(false);
+    expect(second.cancelled).toBe(true);
+    expect(first.cancelled).toBe(false);
   });
 });

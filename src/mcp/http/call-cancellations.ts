@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { CallCancellation } from '../domain/call-cancellation';
 
 /**
  * The MCP tool calls in flight on this replica, by caller and JSON-RPC
@@ -16,28 +17,28 @@ import { Injectable } from '@nestjs/common';
  */
 @Injectable()
 export class CallCancellations {
-  private readonly calls = new Map<string, AbortController[]>();
+  private readonly calls = new Map<string, CallCancellation[]>();
 
-  /** While `controller`'s call runs; the returned function unregisters it. */
-  register(tenantId: string, callerId: string, requestId: string | number, controller: AbortController): () => void {
+  /** While `call` runs; the returned function unregisters it. */
+  register(tenantId: string, callerId: string, requestId: string | number, call: CallCancellation): () => void {
     const key = keyOf(tenantId, callerId, requestId);
     const entry = this.calls.get(key);
-    if (entry) entry.push(controller);
-    else this.calls.set(key, [controller]);
+    if (entry) entry.push(call);
+    else this.calls.set(key, [call]);
     return () => {
       const current = this.calls.get(key);
       if (!current) return;
-      const at = current.indexOf(controller);
+      const at = current.indexOf(call);
       if (at >= 0) current.splice(at, 1);
       if (current.length === 0) this.calls.delete(key);
     };
   }
 
-  /** Aborts the caller's call with this request id, when exactly one is in flight; true if it did. */
+  /** Cancels the caller's call with this request id, when exactly one is in flight; true if it did. */
   cancel(tenantId: string, callerId: string, requestId: string | number, reason?: string): boolean {
     const entry = this.calls.get(keyOf(tenantId, callerId, requestId));
     if (!entry || entry.length !== 1) return false;
-    entry[0].abort(reason ?? 'cancelled by the client');
+    entry[0].cancel(reason ?? 'cancelled by the client');
     return true;
   }
 

@@ -10,9 +10,11 @@ import type { RequestMeta } from '../../shared/domain/actor';
 import { ApiAgentAuth, ApiProblems, BODY_PROBLEMS } from '../../shared/http/api-problems.decorator';
 import { ToolCallResponseDto, ToolListResponseDto, ToolResponseDto } from './mcp-response.dto';
 import { BUDGET_META_KEY, McpGatewayService } from '../application/mcp-gateway.service';
+import { CallCancellation } from '../domain/call-cancellation';
 import { ToolCallCancelledError } from '../domain/mcp.errors';
 import type { ExposedTool } from '../domain/upstream';
 import { CallToolDto, toToolResponse } from './mcp.dto';
+import { CLIENT_LEFT } from './mcp-server.factory';
 
 /** M5: the REST mirror of /mcp for agents that do not speak MCP; same decisions. */
 @ApiTags('mcp-tools')
@@ -71,14 +73,14 @@ export class McpToolsController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
     // A client that leaves before the answer cancels the call, upstream included (as on /mcp).
-    const cancel = new AbortController();
+    const cancellation = new CallCancellation();
     const left = () => {
-      if (!reply.raw.writableFinished) cancel.abort('the client closed its connection');
+      if (!reply.raw.writableFinished) cancellation.cancel(CLIENT_LEFT);
     };
     reply.raw.once('close', left);
     try {
       // Counted until settled: a call cut by its client still releases or meters what it admitted.
-      const { result, budget } = await this.inFlight.track(() => this.gateway.callTool(agent, name, dto.arguments ?? {}, meta, { signal: cancel.signal }));
+      const { result, budget } = await this.inFlight.track(() => this.gateway.callTool(agent, name, dto.arguments ?? {}, meta, { cancellation }));
       const resultMeta = (result._meta as Record<string, unknown> | undefined) ?? {};
       return { ...result, _meta: { ...resultMeta, [BUDGET_META_KEY]: budget } };
     } catch (err) {

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
+import { CallCancellation } from '../domain/call-cancellation';
 import { ToolCallCancelledError } from '../domain/mcp.errors';
 import type { Upstream } from '../domain/upstream';
 import { SdkUpstreamConnector } from './sdk-upstream.connector';
 
 /**
  * A call through the SDK client (stdio upstream) stops when its caller's
- * signal aborts: the SDK client sends the upstream notifications/cancelled,
+ * cancellation is cancelled: the SDK client sends the upstream notifications/cancelled,
  * the call settles at once with ToolCallCancelledError (not a timeout, not a
  * failure of the upstream), and the pooled session stays usable.
  */
@@ -37,18 +38,18 @@ describe('SdkUpstreamConnector: a call through the SDK client (stdio) cancelled 
     await connector.onModuleDestroy();
   });
 
-  it('settles with ToolCallCancelledError soon after the abort, and the session serves the next call', async () => {
-    const cancel = new AbortController();
+  it('settles with ToolCallCancelledError soon after the cancellation, and the session serves the next call', async () => {
+    const cancel = new CallCancellation();
     let started = 0;
     const call = connector
-      .callTool(upstream, 'trigger-long-running-operation', { duration: 10, steps: 10 }, { signal: cancel.signal, onProgress: () => void started++ })
+      .callTool(upstream, 'trigger-long-running-operation', { duration: 10, steps: 10 }, { cancellation: cancel, onProgress: () => void started++ })
       .catch((err: unknown) => err);
     // Aborted once the upstream is running it (its first progress arrived).
     const runningBy = Date.now() + 15_000;
     while (started === 0 && Date.now() < runningBy) await new Promise((r) => setTimeout(r, 20));
     expect(started).toBeGreaterThan(0);
     const abortedAt = Date.now();
-    cancel.abort('user pressed stop');
+    cancel.cancel('user pressed stop');
     const err = await call;
     expect(Date.now() - abortedAt).toBeLessThan(1_000);
     expect(err).toBeInstanceOf(ToolCallCancelledError);
@@ -57,9 +58,9 @@ describe('SdkUpstreamConnector: a call through the SDK client (stdio) cancelled 
     expect(JSON.stringify(next.content)).toContain('after the cancel');
   }, 30_000);
 
-  it('a signal aborted before the call: nothing is sent, ToolCallCancelledError at once', async () => {
-    const cancel = new AbortController();
-    cancel.abort();
-    await expect(connector.callTool(upstream, 'echo', { message: 'never' }, { signal: cancel.signal })).rejects.toBeInstanceOf(ToolCallCancelledError);
+  it('a call cancelled before it starts: nothing is sent, ToolCallCancelledError at once', async () => {
+    const cancel = new CallCancellation();
+    cancel.cancel();
+    await expect(connector.callTool(upstream, 'echo', { message: 'never' }, { cancellation: cancel })).rejects.toBeInstanceOf(ToolCallCancelledError);
   });
 });

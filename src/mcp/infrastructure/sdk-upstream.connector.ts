@@ -8,6 +8,7 @@ import { CallToolResultSchema, ErrorCode, McpError, ProgressNotificationSchema }
 import type { Upstream, UpstreamTool } from '../domain/upstream';
 import { ToolCallCancelledError, UpstreamFailureError, UpstreamProtocolError, UpstreamTimeoutError } from '../domain/mcp.errors';
 import { ToolCallOptions, ToolProgress, UpstreamConnector } from '../domain/upstream.repository';
+import type { CallCancellation } from '../domain/call-cancellation';
 import { SseMessageReader } from './sse-stream';
 import { encodeHeaderValue, MCP_METHOD_HEADER, MCP_NAME_HEADER } from '../domain/mirrored-headers';
 
@@ -81,8 +82,8 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
   }
 
   async callTool(upstream: Upstream, tool: string, args: Record<string, unknown>, options: ToolCallOptions = {}): Promise<Record<string, unknown>> {
-    const { signal } = options;
-    if (signal?.aborted) throw cancelledBy(signal);
+    const { cancellation } = options;
+    if (cancellation?.cancelled) throw new ToolCallCancelledError(cancellation.reason);
     return this.withClient(upstream, async (client, direct) => {
       if (direct) return this.directCall(upstream, direct, tool, args, options);
       const { meta, onProgress } = options;
@@ -96,12 +97,12 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
           // The schema keeps unknown members: the result is forwarded as the upstream produced it.
           CallToolResultSchema,
           // On abort the SDK client sends the upstream notifications/cancelled for this request itself.
-          { timeout: upstream.timeoutMs, ...(signal ? { signal } : {}) },
+          { timeout: upstream.timeoutMs, ...(cancellation ? { signal: cancellation.toAbortSignal() } : {}) },
         );
         return result as Record<string, unknown>;
       } catch (err) {
         // The SDK rejects a cancelled request with a RequestTimeout McpError: it is the caller's cancellation.
-        throw signal?.aborted ? cancelledBy(signal) : err;
+        throw cancellation?.cancelled ? new ToolCallCancelledError(cancellation.reason) : err;
       } finally {
         if (token !== undefined) listeners!.delete(token);
       }
@@ -216,7 +217,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
    *   network failures the SDK's messages, and translate() maps them all;
    * - timeout: the SDK's RequestTimeout, after which notifications/cancelled
    *   is sent, as the SDK client does;
-   * - cancellation: when `signal` aborts, notifications/cancelled for the
+   * - cancellation: once `cancellation` is cancelled, notifications/cancelled for the
    *   request (with the caller's reason), as the SDK client sends on abort.
    */
   private async directCall(
@@ -224,7 +225,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
     direct: DirectSession,
     tool: string,
     args: Record<string, unknown>,
-    { meta, onProgress, signal }: ToolCallOptions,
+    { meta, onProgress, cancellation }: ToolCallOptions,
   ): Promise<Record<string, unknown>> {
     const id = nextDirectId++;
     // The progress token is the request id, as the SDK client does: unique on the shared session.
@@ -234,7 +235,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
     try {
       // SEP-2243: the method and the tool it addresses, mirrored in headers for the upstream's intermediaries.
       const mirrored = { [MCP_METHOD_HEADER]: 'tools/call', [MCP_NAME_HEADER]: encodeHeaderValue(tool) };
-      response = await this.exchange(direct, id, body, upstream.timeoutMs, mirrored, onProgress, signal);
+      response = await this.exchange(direct, id, body, upstream.timeoutMs, mirrored, onProgress, cancellation);
     } catch (err) {
       const timedOut = err instanceof McpError && err.code === ErrorCode.RequestTimeout;
       if (timedOut || err instanceof ToolCallCancelledError) {
@@ -263,8 +264,8 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
    * backoff), at most MAX_RESUME_ATTEMPTS times in a row without progress.
    * Every byte read counts against MAX_UPSTREAM_RESPONSE_BYTES, and the
    * whole exchange, resumptions included, against `timeoutMs` (then the
-   * SDK's RequestTimeout McpError). An abort of `signal` settles it at once
-   * with ToolCallCancelledError.
+   * SDK's RequestTimeout McpError). A cancellation settles it at once with
+   * ToolCallCancelledError.
    */
   private exchange(
     direct: DirectSession,
@@ -273,7 +274,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
     timeoutMs: number,
     mirrored: Record<string, string>,
     onProgress?: (progress: ToolProgress) => void,
-    signal?: AbortSignal,
+    cancellation?: CallCancellation,
   ): Promise<RpcResponse> {
     return new Promise((resolve, reject) => {
       let req: ClientRequest; // the request being read: the POST, then any GET resuming its stream
@@ -281,6 +282,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
       let received = 0;
       let resumes = 0; // resumption attempts since the stream last brought a new event
       let resumeTimer: NodeJS.Timeout | undefined;
+      let stopListening: (() => void) | undefined; // to the caller's cancellation
 
       const finish = (err: Error | undefined, response?: RpcResponse) => {
         if (done) return;
@@ -288,7 +290,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
         clearTimeout(timer);
         clearTimeout(resumeTimer);
         direct.inFlight.delete(abort);
-        signal?.removeEventListener('abort', cancel);
+        stopListening?.();
         if (err) {
           req.destroy();
           reject(err);
@@ -298,8 +300,6 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
       const timer = setTimeout(() => finish(new McpError(ErrorCode.RequestTimeout, 'Request timed out', { timeout: timeoutMs })), timeoutMs);
       const abort = () => finish(new McpError(ErrorCode.ConnectionClosed, 'Connection closed'));
       direct.inFlight.add(abort);
-      const cancel = () => finish(cancelledBy(signal!));
-      signal?.addEventListener('abort', cancel, { once: true });
       const withinCap = (chunk: Buffer): boolean => {
         received += chunk.length;
         if (received <= MAX_UPSTREAM_RESPONSE_BYTES) return true;
@@ -398,6 +398,8 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
         });
       });
       req.end(body);
+      // Last: a call cancelled already (while its session was being set up) finishes here, its POST made.
+      stopListening = cancellation?.onCancel((reason) => finish(new ToolCallCancelledError(reason)));
     });
   }
 
@@ -492,11 +494,6 @@ function replyTo(request: { id: string | number; method: string }): Record<strin
   return request.method === 'ping'
     ? { jsonrpc: '2.0', id: request.id, result: {} }
     : { jsonrpc: '2.0', id: request.id, error: { code: ErrorCode.MethodNotFound, message: 'Method not found' } };
-}
-
-/** The error a call settles with once its caller's signal aborted; the reason, when the caller gave one (as a string). */
-function cancelledBy(signal: AbortSignal): ToolCallCancelledError {
-  return new ToolCallCancelledError(typeof signal.reason === 'string' ? signal.reason : undefined);
 }
 
 /** How the SDK's fetch reports a network failure: `fetch failed`, with the cause (and its code). */
