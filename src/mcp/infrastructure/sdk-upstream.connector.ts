@@ -282,7 +282,9 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
       let received = 0;
       let resumes = 0; // resumption attempts since the stream last brought a new event
       let resumeTimer: NodeJS.Timeout | undefined;
-      let stopListening: (() => void) | undefined; // to the caller's cancellation
+      // To the caller's cancellation. `let`: onCancel may call finish (which reads it) before it returns.
+      // eslint-disable-next-line prefer-const
+      let stopListening: (() => void) | undefined;
 
       const finish = (err: Error | undefined, response?: RpcResponse) => {
         if (done) return;
