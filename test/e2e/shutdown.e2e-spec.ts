@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -244,5 +244,35 @@ describe('Graceful shutdown under load (O5)', () => {
     const quota = await db.query(`SELECT COALESCE(SUM(requests), 0)::int AS n FROM quota_counters WHERE tenant_id = $1`, [tenant]);
     const ledger = await db.query(`SELECT COALESCE(-SUM(amount) FILTER (WHERE type IN ('charge', 'refund')), 0)::int AS net FROM credit_transactions WHERE key_id = $1`, [key.body.id]);
     expect({ usage: usage.rows[0].n, quota: quota.rows[0].n, credits: ledger.rows[0].net }).toEqual({ usage: 0, quota: 0, credits: 0 });
+  }, 120_000);
+
+  it('a stdio upstream call cut at the deadline is refunded too: the cut connection is not taken for a client that cancelled', async () => {
+    const port = await freePort();
+    const tenant = uniqueTenant('deadline-stdio');
+    await db.query(`INSERT INTO tenants (id, plan) VALUES ($1, 'enterprise')`, [tenant]);
+    const everything = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
+    const file = join(mkdtempSync(join(tmpdir(), 'tollgate-upstreams-')), 'upstreams.json');
+    writeFileSync(file, JSON.stringify([{ tenant_id: tenant, name: 'local', command: process.execPath, args: [everything, 'stdio'], timeout_ms: 30_000 }]));
+    child = await startTollgate(port, { SHUTDOWN_TIMEOUT_MS: '300', UPSTREAMS_FILE: file });
+    const admin = { authorization: `Bearer ${managementToken({ tenantId: tenant })}` };
+    const key = await call(port, false, 'POST', '/api/v1/api-keys', admin, { name: uniqueName(), permission_scope: { mcp_tool_ids: ['local__*'] } });
+    expect(key.status).toBe(201);
+    const stuck = call(port, false, 'POST', '/api/v1/mcp/tools/local__trigger-long-running-operation/call', { 'x-api-key': key.body.token }, { arguments: { duration: 20, steps: 4 } }).catch(
+      (err: NodeJS.ErrnoException) => err.code ?? err.message,
+    );
+    // Admitted (the quota row counts it), then a moment for the call to reach the stdio upstream.
+    const admittedBy = Date.now() + 20_000;
+    const admitted = async () => (await db.query(`SELECT COALESCE(SUM(requests), 0)::int AS n FROM quota_counters WHERE tenant_id = $1`, [tenant])).rows[0].n;
+    while ((await admitted()) === 0 && Date.now() < admittedBy) await new Promise((r) => setTimeout(r, 20));
+    expect(await admitted()).toBe(1);
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGTERM');
+    const { code } = await exited(child);
+    expect(code).toBe(0);
+    const outcome = await stuck;
+    expect(typeof outcome === 'string' ? outcome : (outcome as Reply).status).not.toBe(200);
+    const usage = await db.query(`SELECT COALESCE(SUM(requests), 0)::int AS n FROM usage_buckets WHERE key_id = $1`, [key.body.id]);
+    const ledger = await db.query(`SELECT COALESCE(-SUM(amount) FILTER (WHERE type IN ('charge', 'refund')), 0)::int AS net FROM credit_transactions WHERE key_id = $1`, [key.body.id]);
+    expect({ usage: usage.rows[0].n, quota: await admitted(), credits: ledger.rows[0].net }).toEqual({ usage: 0, quota: 0, credits: 0 });
   }, 120_000);
 });

@@ -109,7 +109,8 @@ export class McpGatewayService {
   ): Promise<ToolCallOutcome> {
     const { tool, upstream } = await this.authorize(caller, name, request);
     // A dead upstream is not hammered, and a call that cannot be served is not admitted (nothing charged).
-    if (!this.breaker.allow(upstream.id, Date.now())) {
+    const pass = this.breaker.allow(upstream.id, Date.now());
+    if (!pass) {
       const s = this.breaker.state(upstream.id, Date.now());
       throw new UpstreamFailureError(upstream.name, `it failed ${s.failures} times in a row; calls resume in ${Math.ceil(s.retryInMs / 1000)} s (circuit open)`);
     }
@@ -119,7 +120,7 @@ export class McpGatewayService {
       if (cancellation?.cancelled) throw new ToolCallCancelledError(cancellation.reason);
       admitted = await this.admission.admit(caller.tenantId, caller.keyId, name, caller.monthlyCreditCap ?? null);
     } catch (err) {
-      this.breaker.abandon(upstream.id);
+      if (pass === 'trial') this.breaker.abandon(upstream.id);
       const code = (err as { code?: string }).code;
       if (code === 'quota_exceeded' || code === 'insufficient_credits' || code === 'rate_limited') this.metrics.rejected(code);
       if (code === 'quota_exceeded' || code === 'insufficient_credits') {
@@ -136,7 +137,7 @@ export class McpGatewayService {
       throw err;
     }
     if (cancellation?.cancelled) {
-      this.breaker.abandon(upstream.id);
+      if (pass === 'trial') this.breaker.abandon(upstream.id);
       await this.admission.release(admitted);
       throw new ToolCallCancelledError(cancellation.reason);
     }
@@ -148,9 +149,11 @@ export class McpGatewayService {
       this.breaker.success(upstream.id);
     } catch (err) {
       if (err instanceof ToolCallCancelledError) {
-        this.breaker.abandon(upstream.id); // no verdict on the upstream
+        if (pass === 'trial') this.breaker.abandon(upstream.id); // no verdict on the upstream
         this.metrics.upstreamCall(upstream.name, (performance.now() - started) / 1000, 'cancelled');
-        this.meter(caller, name, admitted, this.tokens.count(JSON.stringify(args), ''));
+        // Charged once the upstream had the call; cancelled before it was sent (session set-up): released.
+        if (err.sent) this.meter(caller, name, admitted, this.tokens.count(JSON.stringify(args), ''));
+        else await this.admission.release(admitted);
         throw err;
       }
       // Unreachable or timed out counts against the circuit; an upstream that answered (even an error) is alive.

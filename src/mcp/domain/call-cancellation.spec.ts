@@ -35,13 +35,4 @@ describe('CallCancellation', () => {
     expect(first).not.toHaveBeenCalled();
     expect(second).toHaveBeenCalledWith('x');
   });
-
-  it('toAbortSignal aborts with the reason', () => {
-    const c = new CallCancellation();
-    const signal = c.toAbortSignal();
-    expect(signal.aborted).toBe(false);
-    c.cancel('stop');
-    expect(signal.aborted).toBe(true);
-    expect(signal.reason).toBe('stop');
-  });
 });

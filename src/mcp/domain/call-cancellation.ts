@@ -5,8 +5,7 @@
  * tool call carries one and on Node 20 each `addEventListener` on an
  * AbortSignal costs ~5 µs of CPU (EventTarget bookkeeping; measured in
  * isolation), several per call, on a path bench S2 measures; this costs a
- * property write. `toAbortSignal()` makes a real signal where an API needs
- * one (the SDK client, on stdio upstreams only).
+ * property write.
  */
 export class CallCancellation {
   private cancelledWith: { reason?: string } | undefined;
@@ -43,12 +42,5 @@ export class CallCancellation {
     return () => {
       if (this.listener === listener) this.listener = undefined;
     };
-  }
-
-  /** An AbortSignal that aborts (reason included) when this is cancelled. */
-  toAbortSignal(): AbortSignal {
-    const controller = new AbortController();
-    this.onCancel((reason) => controller.abort(reason));
-    return controller.signal;
   }
 }

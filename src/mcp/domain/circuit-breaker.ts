@@ -28,19 +28,23 @@ export class CircuitBreaker {
     readonly cooldownMs = 30_000,
   ) {}
 
-  /** May a call go to this upstream now? (Claims the half-open trial when it is due.) */
-  allow(id: string, now: number): boolean {
+  /**
+   * May a call go to this upstream now? `false`: no (open); `'pass'`: yes
+   * (closed); `'trial'`: yes, as the half-open trial, which this call now holds.
+   */
+  allow(id: string, now: number): false | 'pass' | 'trial' {
     const e = this.entries.get(id);
-    if (!e || e.openedAt === null) return true;
+    if (!e || e.openedAt === null) return 'pass';
     if (now - e.openedAt < this.cooldownMs || e.trialInFlight) return false;
     e.trialInFlight = true;
-    return true;
+    return 'trial';
   }
 
   /**
-   * The call allow() let through never reached a verdict on the upstream (it
-   * was refused by admission, or its caller cancelled it): a half-open trial
-   * it claimed is handed back, for the next call to take.
+   * The trial allow() gave a call ended without a verdict on the upstream
+   * (the call was refused by admission, or its caller cancelled it): handed
+   * back, for the next call to take. Only for a call that got `'trial'`: a
+   * call let through while the circuit was closed holds no trial.
    */
   abandon(id: string): void {
     const e = this.entries.get(id);

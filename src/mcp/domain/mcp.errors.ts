@@ -47,11 +47,15 @@ export class UpstreamProtocolError extends DomainError {
 
 /**
  * The caller gave up on a tool call (MCP `notifications/cancelled`, or its
- * connection closed before the answer): the upstream was told to stop, and
- * nothing is answered. Not a DomainError: it never becomes a response body.
+ * connection closed before the answer). `sent`: the upstream had the call
+ * (and was told to stop), so it may have done the work; otherwise nothing
+ * reached it. Not a DomainError: it never becomes a response body.
  */
 export class ToolCallCancelledError extends Error {
-  constructor(readonly reason?: string) {
+  constructor(
+    readonly reason?: string,
+    readonly sent = false,
+  ) {
     super(reason ? `The caller cancelled the tool call: ${reason}` : 'The caller cancelled the tool call.');
     this.name = 'ToolCallCancelledError';
   }

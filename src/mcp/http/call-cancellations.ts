@@ -2,26 +2,37 @@ import { Injectable } from '@nestjs/common';
 import type { CallCancellation } from '../domain/call-cancellation';
 
 /**
- * The MCP tool calls in flight on this replica, by caller and JSON-RPC
- * request id, so that a `notifications/cancelled` finds the call it names.
- * /mcp is stateless: the notification comes on another HTTP request, served
- * by another per-request Server, whose SDK Protocol knows nothing of the
- * call (its own `_oncancel` only sees requests of the same transport).
+ * The MCP tool calls in flight on this replica, by owner (tenant, caller,
+ * client address) and JSON-RPC request id, so that a `notifications/cancelled`
+ * finds the call it names. /mcp is stateless: the notification comes on
+ * another HTTP request, served by another per-request Server, whose SDK
+ * Protocol knows nothing of the call (its own `_oncancel` only sees requests
+ * of the same transport).
  *
- * Request ids are the client's: two clients sharing a key each count from 0,
- * so an id can be in flight twice for one caller. A cancellation is then
- * ambiguous and cancels nothing (the calls complete, as without it): one
- * client must never stop another's call. A call on another replica is not
- * found either (the notification is accepted and ignored, as the
- * specification allows for a request that is unknown or already finished).
+ * Request ids are the client's, and every SDK client counts from 0, so two
+ * clients sharing a key reuse ids. Without sessions nothing names the client
+ * for sure; the owner includes its address, so clients on other hosts never
+ * stop each other's calls, and an id in flight twice for one owner is
+ * ambiguous and cancels nothing (the calls complete, as without this). Two
+ * clients of one key on one host can still cancel each other's call when
+ * only one of them has that id in flight here (the other's call ran on
+ * another replica, or ended). A call on another replica is not found (the
+ * notification is accepted and ignored, as the specification allows for an
+ * unknown or finished request). MCP 2026-07-28 drops this notification over
+ * HTTP: a client cancels by closing the response, which needs none of this.
  */
 @Injectable()
 export class CallCancellations {
   private readonly calls = new Map<string, CallCancellation[]>();
 
+  /** The owner of a caller's calls from one client address (`owner` below). */
+  static ownerOf(tenantId: string, callerId: string, address: string | null): string {
+    return `${tenantId}\n${callerId}\n${address ?? ''}`;
+  }
+
   /** While `call` runs; the returned function unregisters it. */
-  register(tenantId: string, callerId: string, requestId: string | number, call: CallCancellation): () => void {
-    const key = keyOf(tenantId, callerId, requestId);
+  register(owner: string, requestId: string | number, call: CallCancellation): () => void {
+    const key = keyOf(owner, requestId);
     const entry = this.calls.get(key);
     if (entry) entry.push(call);
     else this.calls.set(key, [call]);
@@ -34,9 +45,9 @@ export class CallCancellations {
     };
   }
 
-  /** Cancels the caller's call with this request id, when exactly one is in flight; true if it did. */
-  cancel(tenantId: string, callerId: string, requestId: string | number, reason?: string): boolean {
-    const entry = this.calls.get(keyOf(tenantId, callerId, requestId));
+  /** Cancels the owner's call with this request id, when exactly one is in flight; true if it did. */
+  cancel(owner: string, requestId: string | number, reason?: string): boolean {
+    const entry = this.calls.get(keyOf(owner, requestId));
     if (!entry || entry.length !== 1) return false;
     entry[0].cancel(reason ?? 'cancelled by the client');
     return true;
@@ -51,6 +62,6 @@ export class CallCancellations {
 }
 
 /** The id's type is part of the key: JSON-RPC ids 1 and "1" are different requests. */
-function keyOf(tenantId: string, callerId: string, requestId: string | number): string {
-  return `${tenantId}\n${callerId}\n${typeof requestId === 'number' ? 'n' : 's'}${requestId}`;
+function keyOf(owner: string, requestId: string | number): string {
+  return `${owner}\n${typeof requestId === 'number' ? 'n' : 's'}${requestId}`;
 }

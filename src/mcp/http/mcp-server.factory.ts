@@ -120,21 +120,23 @@ export class McpServerFactory {
       // CallCancellations) or leaves before the answer: McpController then closes the transport,
       // which closes this server (onclose; the SDK sends nothing more, as for a cancelled request).
       // Not through extra.signal: an AbortSignal listener costs ~5 µs (CallCancellation).
+      // While draining for shutdown a closed connection is the deadline's cut, not the client: the
+      // call is left to fail with its upstream session (graceful-shutdown), and is refunded.
       const cancellation = new CallCancellation();
       const closed = server.onclose;
       server.onclose = () => {
         closed?.();
-        cancellation.cancel(CLIENT_LEFT);
+        if (!this.inFlight.draining) cancellation.cancel(CLIENT_LEFT);
       };
-      const unregister = this.cancellations.register(caller.tenantId, caller.keyId, extra.requestId, cancellation);
+      const unregister = this.cancellations.register(CallCancellations.ownerOf(caller.tenantId, caller.keyId, request.ip), extra.requestId, cancellation);
       try {
         // Progress is sent with the request id only, not through extra.sendNotification: for a request naming
         // a related task that would queue it for tasks/result, and Tollgate has no task store.
         const send = relayProgress ? (n: ServerNotification) => server.notification(n, { relatedRequestId: extra.requestId }) : undefined;
         const options = passedOn(req.params._meta, send) ?? {};
         options.cancellation = cancellation;
-        // Counted until settled, not until the answer is written: a call whose client left (the
-        // transport's handleRequest settles then) still releases or meters what it admitted.
+        // Counted until settled, not until the answer is written: a call whose client left still
+        // releases or meters what it admitted (and graceful shutdown waits for that).
         const { result, budget } = await this.inFlight.track(() => this.gateway.callTool(caller, req.params.name, args, request, options));
         const meta = (result._meta as Record<string, unknown> | undefined) ?? {};
         return { ...result, _meta: { ...meta, [BUDGET_META_KEY]: budget } } as never;
@@ -149,7 +151,8 @@ export class McpServerFactory {
     // Replaces the SDK's handler, which only sees requests of this (one-request) transport.
     server.setNotificationHandler(CancelledNotificationSchema, (n) => {
       const { requestId, reason } = n.params;
-      if (requestId !== undefined) this.cancellations.cancel(caller.tenantId, caller.keyId, requestId, typeof reason === 'string' ? reason.slice(0, 200) : undefined);
+      if (requestId === undefined) return;
+      this.cancellations.cancel(CallCancellations.ownerOf(caller.tenantId, caller.keyId, request.ip), requestId, typeof reason === 'string' ? reason.slice(0, 200) : undefined);
     });
     return server;
   }

@@ -75,7 +75,8 @@ export class McpToolsController {
     // A client that leaves before the answer cancels the call, upstream included (as on /mcp).
     const cancellation = new CallCancellation();
     const left = () => {
-      if (!reply.raw.writableFinished) cancellation.cancel(CLIENT_LEFT);
+      // While draining, a cut connection is the shutdown deadline's: the call fails with its upstream session, refunded.
+      if (!reply.raw.writableFinished && !this.inFlight.draining) cancellation.cancel(CLIENT_LEFT);
     };
     reply.raw.once('close', left);
     try {

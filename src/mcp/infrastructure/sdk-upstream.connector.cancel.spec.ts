@@ -54,8 +54,23 @@ describe('SdkUpstreamConnector: a call through the SDK client (stdio) cancelled 
     expect(Date.now() - abortedAt).toBeLessThan(1_000);
     expect(err).toBeInstanceOf(ToolCallCancelledError);
     expect((err as ToolCallCancelledError).reason).toBe('user pressed stop');
+    expect((err as ToolCallCancelledError).sent).toBe(true); // the upstream had it: the gateway charges it
     const next = await connector.callTool(upstream, 'echo', { message: 'after the cancel' });
     expect(JSON.stringify(next.content)).toContain('after the cancel');
+  }, 30_000);
+
+  it('cancelled while the upstream session is being set up (a new process to spawn and initialize): not sent', async () => {
+    const fresh = new SdkUpstreamConnector();
+    try {
+      const cancel = new CallCancellation();
+      const call = fresh.callTool({ ...upstream, id: 'stdio-cancel-fresh' } as Upstream, 'echo', { message: 'never' }, { cancellation: cancel }).catch((err: unknown) => err);
+      setImmediate(() => cancel.cancel('changed my mind'));
+      const err = await call;
+      expect(err).toBeInstanceOf(ToolCallCancelledError);
+      expect((err as ToolCallCancelledError).sent).toBe(false); // the gateway releases it
+    } finally {
+      await fresh.onModuleDestroy();
+    }
   }, 30_000);
 
   it('a call cancelled before it starts: nothing is sent, ToolCallCancelledError at once', async () => {

@@ -85,8 +85,14 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
     const { cancellation } = options;
     if (cancellation?.cancelled) throw new ToolCallCancelledError(cancellation.reason);
     return this.withClient(upstream, async (client, direct) => {
+      // Cancelled while the session was being set up: nothing was sent. From here to the request's
+      // send (and the listener's registration) the code is synchronous, so no cancellation slips in.
+      if (cancellation?.cancelled) throw new ToolCallCancelledError(cancellation.reason);
       if (direct) return this.directCall(upstream, direct, tool, args, options);
       const { meta, onProgress } = options;
+      // On abort the SDK client sends the upstream notifications/cancelled for this request itself.
+      const abort = cancellation ? new AbortController() : undefined;
+      const stopListening = cancellation?.onCancel((reason) => abort!.abort(reason));
       const listeners = this.progressListeners.get(client);
       const token = onProgress && listeners ? nextProgressToken++ : undefined;
       if (token !== undefined) listeners!.set(token, onProgress!);
@@ -96,14 +102,15 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
           { method: 'tools/call', params: { name: tool, arguments: args, ...(_meta ? { _meta } : {}) } },
           // The schema keeps unknown members: the result is forwarded as the upstream produced it.
           CallToolResultSchema,
-          // On abort the SDK client sends the upstream notifications/cancelled for this request itself.
-          { timeout: upstream.timeoutMs, ...(cancellation ? { signal: cancellation.toAbortSignal() } : {}) },
+          { timeout: upstream.timeoutMs, ...(abort ? { signal: abort.signal } : {}) },
         );
         return result as Record<string, unknown>;
       } catch (err) {
         // The SDK rejects a cancelled request with a RequestTimeout McpError: it is the caller's cancellation.
-        throw cancellation?.cancelled ? new ToolCallCancelledError(cancellation.reason) : err;
+        throw abort?.signal.aborted ? new ToolCallCancelledError(cancellation!.reason, true) : err;
       } finally {
+        // A cancellation after the answer (the client leaving before it is written) sends the upstream nothing.
+        stopListening?.();
         if (token !== undefined) listeners!.delete(token);
       }
     });
@@ -282,8 +289,8 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
       let received = 0;
       let resumes = 0; // resumption attempts since the stream last brought a new event
       let resumeTimer: NodeJS.Timeout | undefined;
-      // To the caller's cancellation. `let`: onCancel may call finish (which reads it) before it returns.
-      // eslint-disable-next-line prefer-const
+      // To the caller's cancellation (callTool made sure it is not cancelled yet, so onCancel does not call finish at once).
+      // eslint-disable-next-line prefer-const -- finish(), defined first, reads it
       let stopListening: (() => void) | undefined;
 
       const finish = (err: Error | undefined, response?: RpcResponse) => {
@@ -400,8 +407,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
         });
       });
       req.end(body);
-      // Last: a call cancelled already (while its session was being set up) finishes here, its POST made.
-      stopListening = cancellation?.onCancel((reason) => finish(new ToolCallCancelledError(reason)));
+      stopListening = cancellation?.onCancel((reason) => finish(new ToolCallCancelledError(reason, true)));
     });
   }
 
