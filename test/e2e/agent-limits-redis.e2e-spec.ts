@@ -31,6 +31,7 @@ describeWithRedis('agent rate limits in Redis: one round trip per request, block
   let monitor: Redis;
   let probe: Redis;
   let admin: string;
+  let tenant: string;
   /** Every command a client sent (MONITOR, without the ones scripts ran), in order. */
   const seen: string[][] = [];
   let fences = 0;
@@ -41,7 +42,7 @@ describeWithRedis('agent rate limits in Redis: one round trip per request, block
     const plans = join(process.env.DATA_DIR!, `agent-limits-redis-${Date.now()}.json`);
     writeFileSync(plans, JSON.stringify([PLAN]));
     t = await createTestApp({ REDIS_URL: redis.url, PLANS_FILE: plans });
-    const tenant = uniqueTenant('mw');
+    tenant = uniqueTenant('mw');
     admin = managementToken({ tenantId: tenant });
     await setPlan(t, tenant, PLAN.id);
     expect((await t.request({ method: 'POST', url: '/api/v1/mcp/servers', token: admin, body: { name: 'fake', url: fake.url } })).status).toBe(201);
@@ -88,7 +89,7 @@ describeWithRedis('agent rate limits in Redis: one round trip per request, block
     return { res, commands: seen.slice(from, to).filter((c) => c.some((a) => a.includes('tg:rl:'))) };
   }
 
-  const hits = async (window: string, keyId: string) => Number((await probe.get(`{tg:rl:${window}:key:${keyId}:${window}}:hits`)) ?? 0);
+  const hits = async (window: string, keyId: string) => Number((await probe.get(`{tg:rl:${window}:key:${tenant}:${keyId}:${window}}:hits`)) ?? 0);
 
   it('each agent request, admitted or refused, makes exactly one Redis command for its limits', async () => {
     const { id, token } = await newKey();
@@ -102,7 +103,7 @@ describeWithRedis('agent rate limits in Redis: one round trip per request, block
     expect(['eval', 'evalsha']).toContain(script[0].toLowerCase());
     // All three windows in the one command, in evaluation order.
     const keys = script.filter((a) => a.startsWith('{tg:rl:') && a.endsWith(':hits'));
-    expect(keys).toEqual([`{tg:rl:minute:key:${id}:minute}:hits`, `{tg:rl:tool_call:key:${id}:tool_call}:hits`, `{tg:rl:hour:key:${id}:hour}:hits`]);
+    expect(keys).toEqual([`{tg:rl:minute:key:${tenant}:${id}:minute}:hits`, `{tg:rl:tool_call:key:${tenant}:${id}:tool_call}:hits`, `{tg:rl:hour:key:${tenant}:${id}:hour}:hits`]);
 
     const listing = await limitCommands(() => list(token));
     expect(listing.res.status).toBe(200);

@@ -80,9 +80,9 @@ describe('AgentThrottlerGuard', () => {
     expect(planFor).toHaveBeenCalledWith('tenant-1');
     expect(storage.calls).toEqual([
       [
-        { name: 'minute', key: 'tg:rl:minute:key:key-1', ttlMs: 60_000, limit: 10, blockDurationMs: 60_000 },
-        { name: 'tool_call', key: 'tg:rl:tool_call:key:key-1', ttlMs: 60_000, limit: 5, blockDurationMs: 60_000 },
-        { name: 'hour', key: 'tg:rl:hour:key:key-1', ttlMs: 3_600_000, limit: 100, blockDurationMs: 3_600_000 },
+        { name: 'minute', key: 'tg:rl:minute:key:tenant-1:key-1', ttlMs: 60_000, limit: 10, blockDurationMs: 60_000 },
+        { name: 'tool_call', key: 'tg:rl:tool_call:key:tenant-1:key-1', ttlMs: 60_000, limit: 5, blockDurationMs: 60_000 },
+        { name: 'hour', key: 'tg:rl:hour:key:tenant-1:key-1', ttlMs: 3_600_000, limit: 100, blockDurationMs: 3_600_000 },
       ],
     ]);
   });
@@ -144,8 +144,8 @@ describe('AgentThrottlerGuard', () => {
     await guard.canActivate(toolCall().context);
     await guard.canActivate(toolCall().context);
     for (let i = 0; i < 3; i++) await expect(guard.canActivate(toolCall().context)).rejects.toMatchObject({ code: 'rate_limited', details: { window: 'minute' } });
-    expect((await storage.increment('tg:rl:tool_call:key:key-1', 60_000, 5, 60_000, 'tool_call')).totalHits).toBe(3);
-    expect((await storage.increment('tg:rl:hour:key:key-1', 3_600_000, 100, 3_600_000, 'hour')).totalHits).toBe(3);
+    expect((await storage.increment('tg:rl:tool_call:key:tenant-1:key-1', 60_000, 5, 60_000, 'tool_call')).totalHits).toBe(3);
+    expect((await storage.increment('tg:rl:hour:key:tenant-1:key-1', 3_600_000, 100, 3_600_000, 'hour')).totalHits).toBe(3);
     storage.onApplicationShutdown();
   });
 
@@ -160,6 +160,15 @@ describe('AgentThrottlerGuard', () => {
     const { guard } = await setup(plain, plan(5));
     await expect(guard.canActivate(toolCall().context)).rejects.toMatchObject({ code: 'rate_limited', details: { window: 'tool_call' } });
     expect(calls).toEqual(['minute', 'tool_call']);
+  });
+
+  it("one OAuth subject (one key id) acting in two tenants is limited in each tenant apart, by that tenant's plan", async () => {
+    const { guard } = await setup(new MemoryThrottlerStorage(), plan()); // 10 per minute
+    for (let i = 0; i < 10; i++) expect((await guard.limitKey('tenant-a', 'subject-1', false)).blocked).toBe(false);
+    expect((await guard.limitKey('tenant-a', 'subject-1', false)).blocked).toBe(true);
+    const elsewhere = await guard.limitKey('tenant-b', 'subject-1', false);
+    expect(elsewhere.blocked).toBe(false);
+    expect(elsewhere.remaining).toBe(9);
   });
 
   it('must run after the API-key guard', async () => {

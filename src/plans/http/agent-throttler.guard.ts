@@ -77,7 +77,9 @@ export class AgentThrottlerGuard extends ThrottlerGuard implements KeyRateLimite
       }
       if (typeof throttler.ttl === 'function' && !context) throw new Error(`throttler "${name}": a ttl computed per request needs the request`);
       const ttl = typeof throttler.ttl === 'function' ? await throttler.ttl(context as ExecutionContext) : throttler.ttl;
-      windows.push({ name, key: `tg:rl:${name}:key:${keyId}`, ttlMs: ttl, limit, blockDurationMs: ttl });
+      // Per tenant too: an OAuth subject's key id is the same in every tenant it acts in (oauth-subject.ts),
+      // and each tenant's plan limits it apart. (An API key belongs to one tenant: no change for it.)
+      windows.push({ name, key: `tg:rl:${name}:key:${tenantId}:${keyId}`, ttlMs: ttl, limit, blockDurationMs: ttl });
     }
     const { blockedIndex, records } = isMultiWindowLimiter(this.storageService)
       ? await this.storageService.hitAll(windows)
