@@ -1,4 +1,5 @@
 import { createServer, IncomingHttpHeaders, IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { MAX_UPSTREAM_RESPONSE_BYTES } from '../../src/mcp/infrastructure/sdk-upstream.connector';
@@ -323,6 +324,34 @@ describe('SSE-answering upstreams (e2e, REST mirror and /mcp → Tollgate → up
       expect((await cancel(key, 7)).status).toBe(202);
       expect(await third).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32800, message: expect.stringContaining('Request cancelled'), data: { code: 'request_cancelled', tool: 'sse__slow' } } });
       expect(await cancellationsAfter(cancelled)).toEqual([{ requestId: expect.any(Number), reason: 'not yours' }]);
+    });
+
+    it.each([
+      ['/mcp', () => JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'sse__slow', arguments: { ms: 300 } } })],
+      ['/api/v1/mcp/tools/sse__slow/call', () => JSON.stringify({ arguments: { ms: 300 } })],
+    ])('a client gone before %s gets to its call (it sent the request and hung up at once): nothing reaches the upstream, nothing is counted', async (path, body) => {
+      const before = await quotaRequests();
+      const slowCalls = sse.callCount('slow');
+      const { port } = new URL(baseUrl);
+      for (let i = 0; i < 5; i++) {
+        const payload = body();
+        await new Promise<void>((resolve, reject) => {
+          const socket = connect(Number(port), '127.0.0.1', () => {
+            socket.write(
+              `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n` +
+                `MCP-Protocol-Version: 2025-11-25\r\nX-API-Key: ${key}\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`,
+              () => {
+                socket.destroy();
+                resolve();
+              },
+            );
+          });
+          socket.once('error', reject);
+        });
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      expect(sse.callCount('slow')).toBe(slowCalls);
+      expect(await quotaRequests()).toBe(before);
     });
 
     it('the REST mirror: a client that leaves cancels the call upstream', async () => {

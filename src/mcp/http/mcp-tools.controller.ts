@@ -79,6 +79,7 @@ export class McpToolsController {
       if (!reply.raw.writableFinished && !this.inFlight.draining) cancellation.cancel(CLIENT_LEFT);
     };
     reply.raw.once('close', left);
+    if (reply.raw.destroyed) left(); // gone already (during the guards): the call is not even admitted
     try {
       // Counted until settled: a call cut by its client still releases or meters what it admitted.
       const { result, budget } = await this.inFlight.track(() => this.gateway.callTool(agent, name, dto.arguments ?? {}, meta, { cancellation }));

@@ -85,6 +85,8 @@ export class McpController {
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) void transport.close();
     });
+    // Gone already (during the guards): nothing to serve, and nothing is admitted or charged.
+    if (reply.raw.destroyed) return;
     // The tool call itself is counted by the server's handler until it settles (McpServerFactory).
     await transport.handleRequest(req.raw, reply.raw, req.body);
   }
