@@ -326,32 +326,50 @@ describe('SSE-answering upstreams (e2e, REST mirror and /mcp → Tollgate → up
       expect(await cancellationsAfter(cancelled)).toEqual([{ requestId: expect.any(Number), reason: 'not yours' }]);
     });
 
-    it.each([
-      ['/mcp', () => JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'sse__slow', arguments: { ms: 300 } } })],
-      ['/api/v1/mcp/tools/sse__slow/call', () => JSON.stringify({ arguments: { ms: 300 } })],
-    ])('a client gone before %s gets to its call (it sent the request and hung up at once): nothing reaches the upstream, nothing is counted', async (path, body) => {
-      const before = await quotaRequests();
-      const slowCalls = sse.callCount('slow');
-      const { port } = new URL(baseUrl);
-      for (let i = 0; i < 5; i++) {
-        const payload = body();
-        await new Promise<void>((resolve, reject) => {
-          const socket = connect(Number(port), '127.0.0.1', () => {
-            socket.write(
-              `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n` +
-                `MCP-Protocol-Version: 2025-11-25\r\nX-API-Key: ${key}\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`,
-              () => {
-                socket.destroy();
-                resolve();
-              },
-            );
-          });
-          socket.once('error', reject);
+    /** Sends one HTTP request on a raw socket and hangs up as soon as it is written. */
+    const sendAndHangUp = (path: string, payload: string) =>
+      new Promise<void>((resolve, reject) => {
+        const socket = connect(Number(new URL(baseUrl).port), '127.0.0.1', () => {
+          socket.write(
+            `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n` +
+              `MCP-Protocol-Version: 2025-11-25\r\nX-API-Key: ${key}\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`,
+            () => {
+              socket.destroy();
+              resolve();
+            },
+          );
         });
-      }
-      await new Promise((r) => setTimeout(r, 500));
-      expect(sse.callCount('slow')).toBe(slowCalls);
-      expect(await quotaRequests()).toBe(before);
+        socket.once('error', reject);
+      });
+
+    it.each([
+      ['/mcp', JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'sse__slow', arguments: { ms: 10_000 } } })],
+      ['/api/v1/mcp/tools/sse__slow/call', JSON.stringify({ arguments: { ms: 10_000 } })],
+    ])('a client that hangs up right after sending its call to %s: no call runs on for nobody, and only a call that reached the upstream is counted', async (path, payload) => {
+      const inFlight = t.app.get(InFlightRequests);
+      const before = { quota: await quotaRequests(), calls: sse.callCount('slow'), aborted: sse.slowAborted };
+      for (let i = 0; i < 5; i++) await sendAndHangUp(path, payload);
+      // Each call stops where it is: before admission, before the upstream, or at the upstream (cancelled there),
+      // well before the 10 s the tool would sleep.
+      const settledBy = Date.now() + 5_000;
+      await new Promise((r) => setTimeout(r, 200));
+      while (inFlight.handlersRunning > 0 && Date.now() < settledBy) await new Promise((r) => setTimeout(r, 20));
+      expect(inFlight.handlersRunning).toBe(0);
+      const reached = sse.callCount('slow') - before.calls;
+      const stoppedBy = Date.now() + TIMEOUT_MS;
+      while (sse.slowAborted - before.aborted < reached && Date.now() < stoppedBy) await new Promise((r) => setTimeout(r, 20));
+      expect(sse.slowAborted - before.aborted).toBe(reached); // every call that reached the upstream was stopped there
+      expect((await quotaRequests()) - before.quota).toBe(reached); // counted iff it reached the upstream
+    });
+
+    it('a notification sent by a client that hangs up at once still takes effect (a cancellation, fire and forget)', async () => {
+      const cancelled = sse.cancellations.length;
+      const slowCalls = sse.callCount('slow');
+      const call = mcpCall({ name: 'sse__slow', arguments: { ms: 10_000 } }).then(rpcAnswer);
+      await atUpstream(slowCalls);
+      await sendAndHangUp('/mcp', JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 7, reason: 'bye' } }));
+      expect(await call).toMatchObject({ error: { code: -32800 } });
+      expect(await cancellationsAfter(cancelled)).toEqual([{ requestId: expect.any(Number), reason: 'bye' }]);
     });
 
     it('the REST mirror: a client that leaves cancels the call upstream', async () => {

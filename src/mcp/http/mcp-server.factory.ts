@@ -128,6 +128,9 @@ export class McpServerFactory {
         closed?.();
         if (!this.inFlight.draining) cancellation.cancel(CLIENT_LEFT);
       };
+      // Closed already (the client left between McpController's check and here): the SDK still runs
+      // the handler, with no transport to answer on.
+      if (server.transport === undefined && !this.inFlight.draining) cancellation.cancel(CLIENT_LEFT);
       const unregister = this.cancellations.register(CallCancellations.ownerOf(caller.tenantId, caller.keyId, request.ip), extra.requestId, cancellation);
       try {
         // Progress is sent with the request id only, not through extra.sendNotification: for a request naming

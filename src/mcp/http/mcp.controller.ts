@@ -85,8 +85,10 @@ export class McpController {
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) void transport.close();
     });
-    // Gone already (during the guards): nothing to serve, and nothing is admitted or charged.
-    if (reply.raw.destroyed) return;
+    // A tools/call whose client is gone already (it left during the guards): nothing to serve, and
+    // nothing is admitted or charged. Other messages still go through: a client may well send a
+    // notification (notifications/cancelled, say) and hang up without reading the 202.
+    if (reply.raw.destroyed && (req.body as { method?: unknown } | null)?.method === 'tools/call') return;
     // The tool call itself is counted by the server's handler until it settles (McpServerFactory).
     await transport.handleRequest(req.raw, reply.raw, req.body);
   }

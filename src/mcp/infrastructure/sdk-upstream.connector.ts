@@ -245,7 +245,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
       response = await this.exchange(direct, id, body, upstream.timeoutMs, mirrored, onProgress, cancellation);
     } catch (err) {
       const timedOut = err instanceof McpError && err.code === ErrorCode.RequestTimeout;
-      if (timedOut || err instanceof ToolCallCancelledError) {
+      if (timedOut || (err instanceof ToolCallCancelledError && err.sent)) {
         const reason = err instanceof ToolCallCancelledError ? err.reason : String(err);
         this.notify(direct, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, ...(reason ? { reason } : {}) } }), upstream.timeoutMs);
       }
@@ -407,7 +407,10 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
         });
       });
       req.end(body);
-      stopListening = cancellation?.onCancel((reason) => finish(new ToolCallCancelledError(reason, true)));
+      const post = req;
+      // Sent once the POST has left for the upstream (a resumption GET implies it has). Cancelled before (a
+      // new connection still opening, say), the upstream never sees the call: it is not charged.
+      stopListening = cancellation?.onCancel((reason) => finish(new ToolCallCancelledError(reason, req !== post || post.writableFinished)));
     });
   }
 
