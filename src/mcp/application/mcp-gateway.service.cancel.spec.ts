@@ -16,9 +16,10 @@ import type { ToolCatalog } from './tool-catalog';
  * Who pays for a cancelled call: released when nothing reached the upstream
  * (cancelled before admission ended, or while the upstream session was being
  * set up), charged once the upstream had it. A cancelled call never moves the
- * circuit breaker, and hands back a half-open trial it held.
+ * circuit breaker, and hands back a half-open trial it held, as a call refused
+ * by admission does.
  */
-describe('McpGatewayService.callTool: a call its caller cancels', () => {
+describe('McpGatewayService.callTool: a call its caller cancels, or admission refuses', () => {
   const upstream = { id: 'u1', name: 'fake' } as Upstream;
   const caller = {
     tenantId: 't1',
@@ -90,6 +91,18 @@ describe('McpGatewayService.callTool: a call its caller cancels', () => {
     cancellation.cancel();
     await expect(gateway().callTool(caller, 'fake__slow', {}, { requestId: null, ip: null, userAgent: null }, { cancellation })).rejects.toBeInstanceOf(ToolCallCancelledError);
     expect(log).toEqual([]);
+  });
+
+  it('a half-open trial refused by admission (quota, credits, database) is handed back: the circuit does not stay shut for good', async () => {
+    breaker.failure(upstream.id, Date.now() - 2_000); // open, cooldown over: the next call is the trial
+    duringAdmission = () => {
+      throw Object.assign(new Error('quota exceeded'), { code: 'quota_exceeded' });
+    };
+    await expect(gateway().callTool(caller, 'fake__slow', {}, { requestId: null, ip: null, userAgent: null })).rejects.toThrow('quota exceeded');
+    duringAdmission = () => undefined;
+    connect = async () => ({ content: [] });
+    await expect(gateway().callTool(caller, 'fake__slow', {}, { requestId: null, ip: null, userAgent: null })).resolves.toMatchObject({ result: { content: [] } });
+    expect(breaker.state(upstream.id, Date.now()).state).toBe('closed'); // the next call was the trial, and it closed the circuit
   });
 
   it('a half-open trial cancelled is handed back (the next call is the trial); a call of a closed circuit leaves the breaker alone', async () => {
