@@ -310,12 +310,13 @@ describe('SSE-answering upstreams (e2e, REST mirror and /mcp → Tollgate → up
       expect((await mine).result.content).toEqual([{ type: 'text', text: 'slept 600 ms' }]);
       // Two clients of one key both have a request 7 in flight: a cancellation of 7 cannot tell them apart.
       slowCalls = sse.callCount('slow');
-      const first = mcpCall({ name: 'sse__slow', arguments: { ms: 600 } }).then(rpcAnswer);
+      // (2 s each: the first must still run when the second reaches the upstream, even on a slow host.)
+      const first = mcpCall({ name: 'sse__slow', arguments: { ms: 2_000 } }).then(rpcAnswer);
       await atUpstream(slowCalls);
-      const second = mcpCall({ name: 'sse__slow', arguments: { ms: 600 } }).then(rpcAnswer);
+      const second = mcpCall({ name: 'sse__slow', arguments: { ms: 2_000 } }).then(rpcAnswer);
       await atUpstream(slowCalls + 1);
       expect((await cancel(key, 7)).status).toBe(202);
-      for (const answer of await Promise.all([first, second])) expect(answer.result.content).toEqual([{ type: 'text', text: 'slept 600 ms' }]);
+      for (const answer of await Promise.all([first, second])) expect(answer.result.content).toEqual([{ type: 'text', text: 'slept 2000 ms' }]);
       expect(sse.cancellations.length).toBe(cancelled);
       // Unambiguous again: the same cancellation now stops the call, and its HTTP request gets a JSON-RPC error.
       slowCalls = sse.callCount('slow');
