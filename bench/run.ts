@@ -84,7 +84,8 @@ const BENCH_PLAN = {
 interface Row {
   scenario: string;
   target: string;
-  role: 'baseline' | 'target';
+  /** reference: measured for information (S1's trivial Nest controller), its ratio against the baseline. */
+  role: 'baseline' | 'target' | 'reference';
   connections: number;
   reqPerSec: number;
   p50Ms: number;
@@ -288,10 +289,15 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
   const s2Target = (base: string): Load => ({ url: `${base}/mcp`, method: 'POST', headers: { ...mcpHeaders, 'x-api-key': apiKey }, body: callBody('everything__echo'), verifyBody: echoOk });
   const loads: Record<string, { label: string; load: Load }> = {
     'S1/baseline': {
+      label: 'GET /bench/bare (bare Fastify JSON route, same app)',
+      load: { url: `${tg.base}/bench/bare`, method: 'GET', headers: {}, verifyBody: (b) => b === '{"status":"ok"}' },
+    },
+    'S1/target': { label: 'GET /api/v1/mcp/tools (X-API-Key)', load: s1Target(tg.base) },
+    // Nest's own floor, between the two: what a route costs once it goes through Nest's router and pipeline.
+    'S1/nest': {
       label: 'GET /health/live (trivial Nest controller, no guard)',
       load: { url: `${tg.base}/health/live`, method: 'GET', headers: {}, verifyBody: (b) => b.includes('"ok"') },
     },
-    'S1/target': { label: 'GET /api/v1/mcp/tools (X-API-Key)', load: s1Target(tg.base) },
     'S2/baseline': {
       label: 'tools/call echo, direct to server-everything',
       load: { url: upstreamUrl, method: 'POST', headers: { ...mcpHeaders, 'mcp-session-id': sessionId }, body: callBody('echo'), verifyBody: echoOk },
@@ -350,7 +356,16 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
 
   for (const scenario of ['S1', 'S2']) {
     if (!SCENARIOS.has(scenario)) continue;
-    for (const c of CONNECTIONS) await pair(scenario, loads[`${scenario}/baseline`], loads[`${scenario}/target`], c, pids);
+    for (const c of CONNECTIONS) {
+      const [rb] = await pair(scenario, loads[`${scenario}/baseline`], loads[`${scenario}/target`], c, pids);
+      if (scenario !== 'S1') continue;
+      const nest = loads['S1/nest'];
+      const rn = await measure(scenario, nest.label, 'reference', nest.load, c, pids);
+      rn.ratio = rb.reqPerSec > 0 ? rn.reqPerSec / rb.reqPerSec : null;
+      rn.p50Ratio = rb.p50Ms > 0 ? round2(rn.p50Ms / rb.p50Ms) : null;
+      rn.p99OverheadMs = round2(rn.p99Ms - rb.p99Ms);
+      rows.push(rn);
+    }
   }
   if (SCENARIOS.has('S4')) {
     for (const c of S4_CONNECTIONS) await pair('S4', loads['S4/baseline'], loads['S4/target'], c, { tollgate: tg.child.pid, upstream: manyTools?.pid });
@@ -465,7 +480,7 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
       settings: { durationS: DURATION_S, warmupS: WARMUP_S, connections: CONNECTIONS, s3Connections: S3_CONNECTIONS, s4Connections: S4_CONNECTIONS, s6DurationS: S6_DURATION_S, s7Connections: S7_CONNECTIONS, tollgate: SOURCE, protocolVersion: PROTOCOL_VERSION, scenarios: [...SCENARIOS] },
       notes: {
         plan: 'every bench tenant is switched to a PLANS_FILE plan "bench" (limits 1e12) with a signed subscription.updated webhook; rate limits, quota and credit admission still run on every request',
-        S1: 'baseline is GET /health/live, a trivial Nest controller in the same app (no bare Fastify route exists in src/)',
+        S1: 'baseline is GET /bench/bare, a bare Fastify JSON route added to the same app by bench/support/with-bare-route.js (Fastify-level hooks only: request id, metrics, the request log line; nothing of Nest); earlier runs used GET /health/live, a trivial Nest controller',
         S2: 'baseline is server-everything direct (one shared mcp-session-id, SSE responses); target is Tollgate /mcp (stateless, JSON) forwarding over its pooled upstream session',
         S3: 'POST /api/v1/keys/verify with a service JWT; "valid" rotates over 1,000 real keys (served from the key cache), "unknown" sends a fresh well-formed key per request (always a PostgreSQL index probe); baseline = 1k rows, target = 1M rows',
         S4: 'tools/list via /mcp with a key of 100 patterns (each matches 10 tools) over 1,000 upstream tools, vs the same tools/list sent straight to the upstream',
@@ -504,7 +519,9 @@ async function startTollgate(name: string, workDir: string, databaseUrl: string,
     ...(PERF ? ['--perf-basic-prof-only-functions'] : []),
     ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
   ];
-  const entry = SOURCE === 'dist' ? [join(ROOT, 'dist', 'src', 'main.js')] : ['-r', 'ts-node/register/transpile-only', join(ROOT, 'src', 'main.ts')];
+  // main.js (or main.ts) started through bench/support/with-bare-route.js, which adds S1's baseline route.
+  const main = SOURCE === 'dist' ? join(ROOT, 'dist', 'src', 'main.js') : join(ROOT, 'src', 'main.ts');
+  const entry = [...(SOURCE === 'dist' ? [] : ['-r', 'ts-node/register/transpile-only']), join(__dirname, 'support', 'with-bare-route.js'), main];
   const logFile = join(dataDir, 'tollgate.log');
   const extra: Record<string, string> = {
     // Not production (the bench signs its JWTs with JWT_SECRET) but not development either: JSON logs, as in production, not pino-pretty.

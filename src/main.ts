@@ -15,7 +15,13 @@ import { closeGracefully } from './observability/graceful-shutdown';
 import { PinoNestLogger } from './observability/logging';
 import { UsageBuffer } from './usage/application/usage-buffer';
 
-async function bootstrap(): Promise<void> {
+/** Seams for tools that start Tollgate as `npm start` does (the bench adds its baseline route). */
+export interface BootstrapOptions {
+  /** Runs once the app is configured, before it listens: routes added to the Fastify instance here are served. */
+  beforeListen?: (app: NestFastifyApplication) => void | Promise<void>;
+}
+
+export async function bootstrap(options: BootstrapOptions = {}): Promise<void> {
   const logger = new Logger('Tollgate');
   let config: AppConfig;
   try {
@@ -45,6 +51,7 @@ async function bootstrap(): Promise<void> {
   });
   if (config.logLevel !== 'silent') app.useLogger(app.get(PinoNestLogger));
   await configureApp(app);
+  await options.beforeListen?.(app);
   await app.listen({ port: config.port, host: config.host });
   logger.log(`Tollgate listening on http://${config.host}:${config.port} (public URL ${config.publicUrl})`);
 
@@ -133,7 +140,9 @@ function printDevelopmentBanner(config: AppConfig, token: string, demo: DemoSetu
   );
 }
 
-void bootstrap().catch((err) => {
-  process.stderr.write(`Tollgate failed to start: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+if (require.main === module) {
+  void bootstrap().catch((err) => {
+    process.stderr.write(`Tollgate failed to start: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}
