@@ -50,7 +50,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**/*.js', 'bin/**/*.js', 'scripts/**/*.js', '*.js'],
+    files: ['test/**/*.js', 'bin/**/*.js', 'scripts/**/*.js', 'bench/**/*.js', '*.js'],
     languageOptions: {
       globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly', fetch: 'readonly', URL: 'readonly', setTimeout: 'readonly' },
     },

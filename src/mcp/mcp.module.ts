@@ -5,6 +5,8 @@ import { AuthModule } from '../auth/auth.module';
 import { PlansModule } from '../plans/plans.module';
 import { UsageModule } from '../usage/usage.module';
 import { McpGatewayService } from './application/mcp-gateway.service';
+import { RedisConnection } from '../redis/redis.module';
+import { CancellationRelay, LocalCancellationRelay } from './domain/cancellation-relay';
 import { CircuitBreaker } from './domain/circuit-breaker';
 import { ToolCatalog } from './application/tool-catalog';
 import { UpstreamRegistryService } from './application/upstream-registry.service';
@@ -16,6 +18,7 @@ import { McpToolsController } from './http/mcp-tools.controller';
 import { McpController } from './http/mcp.controller';
 import { FileOperatorUpstreams } from './infrastructure/file-operator-upstreams';
 import { HeaderCipher } from './infrastructure/header-cipher';
+import { RedisCancellationRelay } from './infrastructure/redis-cancellation-relay';
 import { SdkUpstreamConnector } from './infrastructure/sdk-upstream.connector';
 import { TypeOrmUpstreamRepository } from './infrastructure/typeorm-upstream.repository';
 
@@ -31,6 +34,12 @@ import { TypeOrmUpstreamRepository } from './infrastructure/typeorm-upstream.rep
     UpstreamRegistryService,
     McpServerFactory,
     CallCancellations,
+    {
+      // Clients' cancellations reach the replica that runs the call: Redis pub/sub when configured.
+      provide: CancellationRelay,
+      inject: [RedisConnection],
+      useFactory: (redis: RedisConnection): CancellationRelay => (redis.client ? new RedisCancellationRelay(redis.client) : new LocalCancellationRelay()),
+    },
     HeaderCipher,
     { provide: UpstreamRepository, useClass: TypeOrmUpstreamRepository },
     { provide: UpstreamConnector, useClass: SdkUpstreamConnector },

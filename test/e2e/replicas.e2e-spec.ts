@@ -156,4 +156,46 @@ describeWithRedis('two replicas behind one PostgreSQL and one Redis (e2e, child 
     const charges = await db.query(`SELECT count(*)::int AS n FROM credit_transactions WHERE tenant_id = $1 AND type = 'charge'`, [t.id]);
     expect(charges.rows[0].n).toBe(MONTHLY_QUOTA);
   });
+
+  it("a client's notifications/cancelled that reaches B stops its call running on A (relayed through Redis); another key's cancellation of an id in flight stops nothing", async () => {
+    const t = await tenantOn('replicas-quota', 'replicas-cancel');
+    await registerUpstream(a, t.admin);
+    const key = await createKey(a, t.admin);
+    const mcp = (r: Replica, message: unknown) =>
+      fetch(`${r.url}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'x-api-key': key.token, 'mcp-protocol-version': '2025-11-25' },
+        body: JSON.stringify(message),
+      });
+    const cancelledBefore = fake.cancellations.length;
+    const slowBefore = fake.callCount('slow');
+    const startedAt = Date.now();
+    // The call runs on A (a 10 s tool); the client's cancellation, as a load balancer may send it, goes to B.
+    const answer = mcp(a, { jsonrpc: '2.0', id: 41, method: 'tools/call', params: { name: 'fake__slow', arguments: { ms: 10_000 } } }).then((r) => r.json());
+    const reachedBy = Date.now() + 5_000;
+    while (fake.callCount('slow') === slowBefore && Date.now() < reachedBy) await sleep(10);
+    expect(fake.callCount('slow')).toBe(slowBefore + 1);
+    const notified = await mcp(b, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 41, reason: 'user pressed stop' } });
+    expect(notified.status).toBe(202);
+    // A answers the call's own request at once with the cancellation, and tells the upstream to stop it.
+    expect(await answer).toEqual({ jsonrpc: '2.0', id: 41, error: { code: -32800, message: expect.stringContaining('Request cancelled'), data: { code: 'request_cancelled', tool: 'fake__slow' } } });
+    expect(Date.now() - startedAt).toBeLessThan(8_000);
+    const toldBy = Date.now() + 5_000;
+    while (fake.cancellations.length === cancelledBefore && Date.now() < toldBy) await sleep(10);
+    expect(fake.cancellations.slice(cancelledBefore)).toEqual([{ requestId: expect.anything(), reason: 'user pressed stop' }]);
+
+    // Another key's cancellation of the same id, through B, reaches A but names no call of that key there.
+    const other = await createKey(a, t.admin);
+    const second = mcp(a, { jsonrpc: '2.0', id: 42, method: 'tools/call', params: { name: 'fake__slow', arguments: { ms: 1_500 } } }).then((r) => r.json());
+    const slowNow = fake.callCount('slow');
+    while (fake.callCount('slow') === slowNow && Date.now() < reachedBy + 10_000) await sleep(10);
+    const foreign = await fetch(`${b.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'x-api-key': other.token, 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 42 } }),
+    });
+    expect(foreign.status).toBe(202);
+    expect(await second).toEqual({ jsonrpc: '2.0', id: 42, result: expect.objectContaining({ content: [{ type: 'text', text: 'slept 1500 ms' }] }) });
+    expect(fake.cancellations.length).toBe(cancelledBefore + 1);
+  });
 });

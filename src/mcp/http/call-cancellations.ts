@@ -1,5 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import type { CallCancellation } from '../domain/call-cancellation';
+import { CancellationRelay, LocalCancellationRelay } from '../domain/cancellation-relay';
+
+/** What a cancellation did: stopped the call here, found two here (so none), went to the other replicas, or found nothing. */
+export type CancelOutcome = 'cancelled' | 'ambiguous' | 'relayed' | 'unknown';
 
 /**
  * The MCP tool calls in flight on this replica, by owner (tenant, caller,
@@ -16,14 +20,24 @@ import type { CallCancellation } from '../domain/call-cancellation';
  * ambiguous and cancels nothing (the calls complete, as without this). Two
  * clients of one key on one host can still cancel each other's call when
  * only one of them has that id in flight here (the other's call ran on
- * another replica, or ended). A call on another replica is not found (the
- * notification is accepted and ignored, as the specification allows for an
- * unknown or finished request). MCP 2026-07-28 drops this notification over
- * HTTP: a client cancels by closing the response, which needs none of this.
+ * another replica, or ended).
+ *
+ * A cancellation that finds no call here is relayed to the other replicas
+ * (CancellationRelay: Redis pub/sub when REDIS_URL is set), each of which
+ * applies the same rule to its own calls; with nothing to relay through, or
+ * when no replica runs the call (it ended, or never existed), it is ignored, as
+ * the specification allows for an unknown or finished request. MCP 2026-07-28
+ * drops this notification over HTTP: a client cancels by closing the
+ * response, which needs none of this.
  */
 @Injectable()
 export class CallCancellations {
   private readonly calls = new Map<string, CallCancellation[]>();
+
+  constructor(@Optional() private readonly relay: CancellationRelay = new LocalCancellationRelay()) {
+    // Another replica's relayed cancellation: applied here when exactly one call matches, never relayed again.
+    relay.onReceive((c) => void this.cancelHere(c.owner, c.requestId, c.reason));
+  }
 
   /** The owner of a caller's calls from one client address (`owner` below). */
   static ownerOf(tenantId: string, callerId: string, address: string | null): string {
@@ -45,12 +59,24 @@ export class CallCancellations {
     };
   }
 
-  /** Cancels the owner's call with this request id, when exactly one is in flight; true if it did. */
-  cancel(owner: string, requestId: string | number, reason?: string): boolean {
+  /**
+   * A client's cancellation: cancels the owner's call with this request id when
+   * exactly one is in flight here; does nothing when it is ambiguous here;
+   * relays it to the other replicas when no call matches here.
+   */
+  cancel(owner: string, requestId: string | number, reason?: string): CancelOutcome {
+    const here = this.cancelHere(owner, requestId, reason);
+    if (here !== 'unknown' || !this.relay.shared) return here;
+    this.relay.publish({ owner, requestId, ...(reason === undefined ? {} : { reason }) });
+    return 'relayed';
+  }
+
+  private cancelHere(owner: string, requestId: string | number, reason?: string): CancelOutcome {
     const entry = this.calls.get(keyOf(owner, requestId));
-    if (!entry || entry.length !== 1) return false;
+    if (!entry) return 'unknown';
+    if (entry.length !== 1) return 'ambiguous';
     entry[0].cancel(reason ?? 'cancelled by the client');
-    return true;
+    return 'cancelled';
   }
 
   /** Calls registered now (for tests and metrics). */

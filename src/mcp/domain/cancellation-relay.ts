@@ -1,0 +1,55 @@
+/** A client's cancellation of one of its tool calls, as one replica tells the others. */
+export interface RelayedCancellation {
+  /** CallCancellations.ownerOf(tenant, caller, client address). */
+  owner: string;
+  /** The client's JSON-RPC request id. */
+  requestId: string | number;
+  reason?: string;
+}
+
+/**
+ * Port: carries a client's cancellation to the other replicas, for the call it
+ * names when that call is not running on the replica the notification reached
+ * (/mcp is stateless: behind a load balancer, a client's notification and the
+ * call it cancels may land on different replicas). Fire and forget: a
+ * cancellation the other replicas never hear about lets its call complete (and
+ * be charged), which the MCP specification allows.
+ */
+export abstract class CancellationRelay {
+  /** False when nothing carries messages between replicas (no Redis): publish does nothing. */
+  abstract readonly shared: boolean;
+
+  /** To every other replica (not this one); never throws. */
+  abstract publish(cancellation: RelayedCancellation): void;
+
+  /** The one handler of cancellations published by other replicas. */
+  abstract onReceive(handler: (cancellation: RelayedCancellation) => void): void;
+}
+
+/** One process, no Redis: nothing to tell. */
+export class LocalCancellationRelay extends CancellationRelay {
+  readonly shared = false;
+  publish(): void {}
+  onReceive(): void {}
+}
+
+const MAX_OWNER_LENGTH = 1_000;
+const MAX_ID_LENGTH = 200;
+const MAX_REASON_LENGTH = 200;
+
+/** Parses a cancellation received from another replica; null when it is not one (or is this replica's own). */
+export function parseRelayedCancellation(raw: string, ownOrigin: string): RelayedCancellation | null {
+  let m: Record<string, unknown>;
+  try {
+    m = JSON.parse(raw) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+  if (m === null || typeof m !== 'object' || m.origin === ownOrigin || typeof m.origin !== 'string') return null;
+  const { owner, requestId, reason } = m;
+  if (typeof owner !== 'string' || owner.length === 0 || owner.length > MAX_OWNER_LENGTH) return null;
+  const idOk = (typeof requestId === 'number' && Number.isFinite(requestId)) || (typeof requestId === 'string' && requestId.length <= MAX_ID_LENGTH);
+  if (!idOk) return null;
+  if (reason !== undefined && (typeof reason !== 'string' || reason.length > MAX_REASON_LENGTH)) return null;
+  return { owner, requestId: requestId as string | number, ...(reason === undefined ? {} : { reason: reason as string }) };
+}
