@@ -2,6 +2,7 @@ import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { Invalidation, INVALIDATION_KINDS, InvalidationBus, parseInvalidation } from '../shared/domain/invalidation-bus';
+import { subscribeWhenReady } from './redis-subscription';
 
 /** The pub/sub channel every replica listens on. */
 export const INVALIDATION_CHANNEL = 'tollgate:invalidate';
@@ -22,13 +23,16 @@ export class RedisInvalidationBus extends InvalidationBus implements OnModuleIni
   private readonly origin = randomUUID();
   private readonly subscriber: Redis;
   private connectedOnce = false;
+  private serving = false;
 
   constructor(private readonly publisher: Redis) {
     super();
     this.subscriber = publisher.duplicate({ lazyConnect: true });
     this.subscriber.on('error', (err) => this.logger.warn(`Redis subscriber: ${err.message}`));
     this.subscriber.on('ready', () => {
-      if (this.connectedOnce) {
+      // A reconnection, or a first connection after start-up (Redis was down then, and this replica
+      // has served, and cached, without hearing anything since).
+      if (this.connectedOnce || this.serving) {
         this.logger.warn('Redis subscriber reconnected: dropping every cached key, catalog and plan (messages may have been missed)');
         for (const kind of INVALIDATION_KINDS) this.deliver(kind, null);
       }
@@ -43,10 +47,9 @@ export class RedisInvalidationBus extends InvalidationBus implements OnModuleIni
 
   async onModuleInit(): Promise<void> {
     // Subscribed before the app serves: a replica never caches what it cannot hear about.
-    // If Redis is down at start, ioredis subscribes when it comes back (and the handlers reset then).
-    const subscribed = this.subscriber.connect().then(() => this.subscriber.subscribe(INVALIDATION_CHANNEL));
-    subscribed.catch((err: Error) => this.logger.warn(`Could not subscribe to ${INVALIDATION_CHANNEL} yet: ${err.message}`));
-    await withTimeout(subscribed, 3_000).catch(() => undefined);
+    // If Redis is down at start, it subscribes when Redis comes back (and the handlers reset then).
+    await subscribeWhenReady(this.subscriber, INVALIDATION_CHANNEL, (m) => this.logger.warn(m), 3_000);
+    this.serving = true;
   }
 
   async publish(message: Invalidation): Promise<void> {

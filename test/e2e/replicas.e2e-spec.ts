@@ -186,16 +186,24 @@ describeWithRedis('two replicas behind one PostgreSQL and one Redis (e2e, child 
 
     // Another key's cancellation of the same id, through B, reaches A but names no call of that key there.
     const other = await createKey(a, t.admin);
-    const second = mcp(a, { jsonrpc: '2.0', id: 42, method: 'tools/call', params: { name: 'fake__slow', arguments: { ms: 1_500 } } }).then((r) => r.json());
     const slowNow = fake.callCount('slow');
-    while (fake.callCount('slow') === slowNow && Date.now() < reachedBy + 10_000) await sleep(10);
+    let secondSettledAt = Infinity;
+    const second = mcp(a, { jsonrpc: '2.0', id: 42, method: 'tools/call', params: { name: 'fake__slow', arguments: { ms: 5_000 } } })
+      .then((r) => r.json())
+      .finally(() => (secondSettledAt = Date.now()));
+    const secondBy = Date.now() + 5_000;
+    while (fake.callCount('slow') === slowNow && Date.now() < secondBy) await sleep(10);
+    expect(fake.callCount('slow')).toBe(slowNow + 1);
     const foreign = await fetch(`${b.url}/mcp`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'x-api-key': other.token, 'mcp-protocol-version': '2025-11-25' },
       body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 42 } }),
     });
     expect(foreign.status).toBe(202);
-    expect(await second).toEqual({ jsonrpc: '2.0', id: 42, result: expect.objectContaining({ content: [{ type: 'text', text: 'slept 1500 ms' }] }) });
+    const foreignDoneAt = Date.now();
+    expect(await second).toEqual({ jsonrpc: '2.0', id: 42, result: expect.objectContaining({ content: [{ type: 'text', text: 'slept 5000 ms' }] }) });
+    // The foreign cancellation was handled while the call still ran (else this part proves nothing).
+    expect(foreignDoneAt).toBeLessThan(secondSettledAt);
     expect(fake.cancellations.length).toBe(cancelledBefore + 1);
   });
 });

@@ -4,6 +4,9 @@ import { createTestApp, TestApp } from '../support/create-test-app';
 import { FakeUpstream } from '../support/fake-upstream';
 import { createKey, managementToken, setPlan, uniqueTenant } from '../support/factories';
 import { ThrowawayRedis } from '../support/throwaway-redis';
+import Redis from 'ioredis';
+import { CANCELLATION_CHANNEL } from '../../src/mcp/infrastructure/redis-cancellation-relay';
+import { INVALIDATION_CHANNEL } from '../../src/redis/redis-invalidation-bus';
 
 /**
  * Issue 8 §2: Redis stops mid-load. Two replicas (A and B, same PostgreSQL,
@@ -104,5 +107,30 @@ describe('Redis outage: degraded mode across two replicas', () => {
     const q = await a.db.query(`SELECT requests FROM quota_counters WHERE tenant_id = $1`, [tenant]);
     expect(Number(q[0].requests)).toBe(served);
     expect(u).toBe(served);
+  }, 60_000);
+
+  it('a replica started while Redis is down listens to the other replicas (cache invalidations, cancellations) once Redis is back', async () => {
+    await redis.stop();
+    const late = await createTestApp({ REDIS_URL: redis.url });
+    const probe = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await redis.start();
+      await probe.connect();
+      // A and B had subscribed before: ioredis subscribes them again. The late replica had never subscribed.
+      const subscribers = async () => {
+        const reply = (await probe.call('PUBSUB', 'NUMSUB', INVALIDATION_CHANNEL, CANCELLATION_CHANNEL)) as (string | number)[];
+        return { invalidate: Number(reply[1]), cancel: Number(reply[3]) };
+      };
+      const by = Date.now() + 15_000;
+      let now = await subscribers();
+      while ((now.invalidate < 3 || now.cancel < 3) && Date.now() < by) {
+        await new Promise((res) => setTimeout(res, 100));
+        now = await subscribers();
+      }
+      expect(now).toEqual({ invalidate: 3, cancel: 3 });
+    } finally {
+      probe.disconnect();
+      await late.close();
+    }
   }, 60_000);
 });

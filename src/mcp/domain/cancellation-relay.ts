@@ -37,6 +37,11 @@ const MAX_OWNER_LENGTH = 1_000;
 const MAX_ID_LENGTH = 200;
 const MAX_REASON_LENGTH = 200;
 
+/** Whether other replicas would accept this cancellation (parseRelayedCancellation): an id over 200 characters is not relayed. */
+export function isRelayable(c: RelayedCancellation): boolean {
+  return c.owner.length > 0 && c.owner.length <= MAX_OWNER_LENGTH && (typeof c.requestId === 'number' || c.requestId.length <= MAX_ID_LENGTH) && (c.reason === undefined || c.reason.length <= MAX_REASON_LENGTH);
+}
+
 /** Parses a cancellation received from another replica; null when it is not one (or is this replica's own). */
 export function parseRelayedCancellation(raw: string, ownOrigin: string): RelayedCancellation | null {
   let m: Record<string, unknown>;

@@ -101,6 +101,24 @@ describe('CallCancellations (notifications/cancelled on a stateless endpoint)', 
       expect([first.cancelled, second.cancelled, other.cancelled]).toEqual([false, false, false]);
     });
 
+    it('a received cancellation that matches nothing is dropped, never relayed again (no echo between replicas)', () => {
+      const { a, b, relayA, relayB } = twoReplicas();
+      expect(b.cancel(owner, 99)).toBe('relayed');
+      expect(relayB.published).toHaveLength(1);
+      expect(relayA.published).toHaveLength(0);
+      expect(a.size).toBe(0);
+    });
+
+    it('an id longer than other replicas accept (200 characters) is not relayed', () => {
+      const { a, b, relayB } = twoReplicas();
+      const call = new CallCancellation();
+      const long = 'r'.repeat(201);
+      a.register(owner, long, call);
+      expect(b.cancel(owner, long)).toBe('unknown');
+      expect(relayB.published).toHaveLength(0);
+      expect(b.cancel(owner, 'r'.repeat(200))).toBe('relayed');
+    });
+
     it('an id ambiguous where the notification arrived is not relayed either', () => {
       const { a, b, relayB } = twoReplicas();
       b.register(owner, 5, new CallCancellation());

@@ -1,6 +1,6 @@
 import { Injectable, Optional } from '@nestjs/common';
 import type { CallCancellation } from '../domain/call-cancellation';
-import { CancellationRelay, LocalCancellationRelay } from '../domain/cancellation-relay';
+import { CancellationRelay, isRelayable, LocalCancellationRelay } from '../domain/cancellation-relay';
 
 /** What a cancellation did: stopped the call here, found two here (so none), went to the other replicas, or found nothing. */
 export type CancelOutcome = 'cancelled' | 'ambiguous' | 'relayed' | 'unknown';
@@ -26,7 +26,11 @@ export type CancelOutcome = 'cancelled' | 'ambiguous' | 'relayed' | 'unknown';
  * (CancellationRelay: Redis pub/sub when REDIS_URL is set), each of which
  * applies the same rule to its own calls; with nothing to relay through, or
  * when no replica runs the call (it ended, or never existed), it is ignored, as
- * the specification allows for an unknown or finished request. MCP 2026-07-28
+ * the specification allows for an unknown or finished request. The rule holds
+ * per replica, not across them: when two clients of one key on one host each
+ * have that id in flight on a different replica, a cancellation that reaches
+ * one of those replicas stops the call there, and one that reaches a third
+ * replica stops both. MCP 2026-07-28
  * drops this notification over HTTP: a client cancels by closing the
  * response, which needs none of this.
  */
@@ -67,7 +71,9 @@ export class CallCancellations {
   cancel(owner: string, requestId: string | number, reason?: string): CancelOutcome {
     const here = this.cancelHere(owner, requestId, reason);
     if (here !== 'unknown' || !this.relay.shared) return here;
-    this.relay.publish({ owner, requestId, ...(reason === undefined ? {} : { reason }) });
+    const relayed = { owner, requestId, ...(reason === undefined ? {} : { reason }) };
+    if (!isRelayable(relayed)) return here;
+    this.relay.publish(relayed);
     return 'relayed';
   }
 

@@ -1,6 +1,7 @@
 import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { subscribeWhenReady } from '../../redis/redis-subscription';
 import { CancellationRelay, parseRelayedCancellation, RelayedCancellation } from '../domain/cancellation-relay';
 
 /** The pub/sub channel of clients' cancellations. */
@@ -32,16 +33,20 @@ export class RedisCancellationRelay extends CancellationRelay implements OnModul
     this.subscriber.on('message', (channel: string, raw: string) => {
       if (channel !== CANCELLATION_CHANNEL) return;
       const cancellation = parseRelayedCancellation(raw, this.origin);
-      if (cancellation) this.handler?.(cancellation);
+      if (!cancellation) return;
+      // Called from the socket's data callback: a throw here would be an uncaught exception.
+      try {
+        this.handler?.(cancellation);
+      } catch (err) {
+        this.logger.warn(`A relayed cancellation failed: ${(err as Error).message}`);
+      }
     });
   }
 
   async onModuleInit(): Promise<void> {
-    // Not awaited past a short wait: a replica whose Redis is down at start serves anyway, and
-    // ioredis subscribes when Redis comes back.
-    const subscribed = this.subscriber.connect().then(() => this.subscriber.subscribe(CANCELLATION_CHANNEL));
-    subscribed.catch((err: Error) => this.logger.warn(`Could not subscribe to ${CANCELLATION_CHANNEL} yet: ${err.message}`));
-    await Promise.race([subscribed.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+    // Not waited for past a second: a replica whose Redis is down at start serves anyway, and
+    // subscribes when Redis comes back.
+    await subscribeWhenReady(this.subscriber, CANCELLATION_CHANNEL, (m) => this.logger.warn(m), 1_000);
   }
 
   publish(cancellation: RelayedCancellation): void {
