@@ -293,10 +293,15 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
       load: { url: `${tg.base}/bench/bare`, method: 'GET', headers: {}, verifyBody: (b) => b === '{"status":"ok"}' },
     },
     'S1/target': { label: 'GET /api/v1/mcp/tools (X-API-Key)', load: s1Target(tg.base) },
-    // Nest's own floor, between the two: what a route costs once it goes through Nest's router and pipeline.
+    // References, measured against the baseline: Nest's own floor (a route through Nest's router and
+    // pipeline), and the bare route again with a body the size of the tool list (what the size costs).
     'S1/nest': {
       label: 'GET /health/live (trivial Nest controller, no guard)',
       load: { url: `${tg.base}/health/live`, method: 'GET', headers: {}, verifyBody: (b) => b.includes('"ok"') },
+    },
+    'S1/bare-list': {
+      label: 'GET /bench/bare-list (bare route, 7.8 KB body)',
+      load: { url: `${tg.base}/bench/bare-list`, method: 'GET', headers: {}, verifyBody: (b) => b.length > 7_000 && b.startsWith('{"data":[') },
     },
     'S2/baseline': {
       label: 'tools/call echo, direct to server-everything',
@@ -359,12 +364,13 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
     for (const c of CONNECTIONS) {
       const [rb] = await pair(scenario, loads[`${scenario}/baseline`], loads[`${scenario}/target`], c, pids);
       if (scenario !== 'S1') continue;
-      const nest = loads['S1/nest'];
-      const rn = await measure(scenario, nest.label, 'reference', nest.load, c, pids);
-      rn.ratio = rb.reqPerSec > 0 ? rn.reqPerSec / rb.reqPerSec : null;
-      rn.p50Ratio = rb.p50Ms > 0 ? round2(rn.p50Ms / rb.p50Ms) : null;
-      rn.p99OverheadMs = round2(rn.p99Ms - rb.p99Ms);
-      rows.push(rn);
+      for (const ref of [loads['S1/nest'], loads['S1/bare-list']]) {
+        const rr = await measure(scenario, ref.label, 'reference', ref.load, c, pids);
+        rr.ratio = rb.reqPerSec > 0 ? rr.reqPerSec / rb.reqPerSec : null;
+        rr.p50Ratio = rb.p50Ms > 0 ? round2(rr.p50Ms / rb.p50Ms) : null;
+        rr.p99OverheadMs = round2(rr.p99Ms - rb.p99Ms);
+        rows.push(rr);
+      }
     }
   }
   if (SCENARIOS.has('S4')) {
