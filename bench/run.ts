@@ -337,10 +337,7 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
   const pids: Pids = { tollgate: tg.child.pid, upstream: upstream.pid };
   const pair = async (scenario: string, b: { label: string; load: Load }, t: { label: string; load: Load }, connections: number, p: Pids, pb: Pids = p) => {
     const rb = await measure(scenario, b.label, 'baseline', b.load, connections, pb);
-    const rt = await measure(scenario, t.label, 'target', t.load, connections, p);
-    rt.ratio = rb.reqPerSec > 0 ? rt.reqPerSec / rb.reqPerSec : null;
-    rt.p99OverheadMs = round2(rt.p99Ms - rb.p99Ms);
-    rt.p50Ratio = rb.p50Ms > 0 ? round2(rt.p50Ms / rb.p50Ms) : null;
+    const rt = compared(await measure(scenario, t.label, 'target', t.load, connections, p), rb);
     rb.ratio = 1;
     rows.push(rb, rt);
     return [rb, rt];
@@ -365,11 +362,7 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
       const [rb] = await pair(scenario, loads[`${scenario}/baseline`], loads[`${scenario}/target`], c, pids);
       if (scenario !== 'S1') continue;
       for (const ref of [loads['S1/nest'], loads['S1/bare-list']]) {
-        const rr = await measure(scenario, ref.label, 'reference', ref.load, c, pids);
-        rr.ratio = rb.reqPerSec > 0 ? rr.reqPerSec / rb.reqPerSec : null;
-        rr.p50Ratio = rb.p50Ms > 0 ? round2(rr.p50Ms / rb.p50Ms) : null;
-        rr.p99OverheadMs = round2(rr.p99Ms - rb.p99Ms);
-        rows.push(rr);
+        rows.push(compared(await measure(scenario, ref.label, 'reference', ref.load, c, pids), rb));
       }
     }
   }
@@ -445,10 +438,7 @@ async function run(cleanups: (() => Promise<void>)[]): Promise<void> {
         const t = runs[`${which}@1M`];
         b.role = 'baseline';
         b.ratio = 1;
-        t.ratio = t.reqPerSec / b.reqPerSec;
-        t.p99OverheadMs = round2(t.p99Ms - b.p99Ms);
-        t.p50Ratio = b.p50Ms > 0 ? round2(t.p50Ms / b.p50Ms) : null;
-        rows.push(b, t);
+        rows.push(b, compared(t, b));
         s3[`${which}P50Growth`] = t.p50Ratio;
       }
     }
@@ -798,6 +788,14 @@ function cannon(load: Load, connections: number, duration: number): Promise<auto
       times[n++] = ms;
     });
   });
+}
+
+/** `row` with its ratio, p50 ratio and p99 overhead against `baseline` (measured in the same run). */
+function compared(row: Row, baseline: Row): Row {
+  row.ratio = baseline.reqPerSec > 0 ? row.reqPerSec / baseline.reqPerSec : null;
+  row.p50Ratio = baseline.p50Ms > 0 ? round2(row.p50Ms / baseline.p50Ms) : null;
+  row.p99OverheadMs = round2(row.p99Ms - baseline.p99Ms);
+  return row;
 }
 
 function printTable(rows: Row[]): void {

@@ -52,9 +52,9 @@ export function parseRelayedCancellation(raw: string, ownOrigin: string): Relaye
   }
   if (m === null || typeof m !== 'object' || m.origin === ownOrigin || typeof m.origin !== 'string') return null;
   const { owner, requestId, reason } = m;
-  if (typeof owner !== 'string' || owner.length === 0 || owner.length > MAX_OWNER_LENGTH) return null;
-  const idOk = (typeof requestId === 'number' && Number.isFinite(requestId)) || (typeof requestId === 'string' && requestId.length <= MAX_ID_LENGTH);
-  if (!idOk) return null;
-  if (reason !== undefined && (typeof reason !== 'string' || reason.length > MAX_REASON_LENGTH)) return null;
-  return { owner, requestId: requestId as string | number, ...(reason === undefined ? {} : { reason: reason as string }) };
+  if (typeof owner !== 'string') return null;
+  if (!(typeof requestId === 'number' && Number.isFinite(requestId)) && typeof requestId !== 'string') return null;
+  if (reason !== undefined && typeof reason !== 'string') return null;
+  const cancellation: RelayedCancellation = { owner, requestId, ...(reason === undefined ? {} : { reason }) };
+  return isRelayable(cancellation) ? cancellation : null;
 }

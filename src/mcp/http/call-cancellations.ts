@@ -30,9 +30,8 @@ export type CancelOutcome = 'cancelled' | 'ambiguous' | 'relayed' | 'unknown';
  * per replica, not across them: when two clients of one key on one host each
  * have that id in flight on a different replica, a cancellation that reaches
  * one of those replicas stops the call there, and one that reaches a third
- * replica stops both. MCP 2026-07-28
- * drops this notification over HTTP: a client cancels by closing the
- * response, which needs none of this.
+ * replica stops both. MCP 2026-07-28 drops this notification over HTTP: a
+ * client cancels by closing the response, which needs none of this.
  */
 @Injectable()
 export class CallCancellations {
