@@ -38,7 +38,8 @@ import { TypeOrmUpstreamRepository } from './infrastructure/typeorm-upstream.rep
       // Clients' cancellations reach the replica that runs the call: Redis pub/sub when configured.
       provide: CancellationRelay,
       inject: [RedisConnection],
-      useFactory: (redis: RedisConnection): CancellationRelay => (redis.client ? new RedisCancellationRelay(redis.client) : new LocalCancellationRelay()),
+      useFactory: (redis: RedisConnection): CancellationRelay =>
+        redis.client && redis.subscriber ? new RedisCancellationRelay(redis.client, redis.subscriber) : new LocalCancellationRelay(),
     },
     HeaderCipher,
     { provide: UpstreamRepository, useClass: TypeOrmUpstreamRepository },

@@ -1,8 +1,8 @@
-import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Logger, OnModuleInit } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { Invalidation, INVALIDATION_KINDS, InvalidationBus, parseInvalidation } from '../shared/domain/invalidation-bus';
-import { subscribeWhenReady } from './redis-subscription';
+import { RedisSubscriber } from './redis-subscriber';
 
 /** The pub/sub channel every replica listens on. */
 export const INVALIDATION_CHANNEL = 'tollgate:invalidate';
@@ -12,24 +12,24 @@ const PUBLISH_TIMEOUT_MS = 1_000;
 
 /**
  * Fan-out of cache invalidations through Redis pub/sub. Publishing goes through
- * the shared connection; receiving needs its own connection (a subscribed
- * ioredis client can do nothing else). Messages carry the sender's origin so a
- * replica does not evict twice what it already evicted locally. Pub/sub is
- * fire-and-forget: when the subscriber reconnects, messages may have been
- * missed, so every handler is told to drop everything (`null`).
+ * the shared connection; receiving through the replica's subscriber
+ * connection. Messages carry the sender's origin so a replica does not evict
+ * twice what it already evicted locally. Pub/sub is fire-and-forget: when the
+ * subscriber reconnects, messages may have been missed, so every handler is
+ * told to drop everything (`null`).
  */
-export class RedisInvalidationBus extends InvalidationBus implements OnModuleInit, OnApplicationShutdown {
+export class RedisInvalidationBus extends InvalidationBus implements OnModuleInit {
   private readonly logger = new Logger('InvalidationBus');
   private readonly origin = randomUUID();
-  private readonly subscriber: Redis;
   private connectedOnce = false;
   private serving = false;
 
-  constructor(private readonly publisher: Redis) {
+  constructor(
+    private readonly publisher: Redis,
+    private readonly subscriber: RedisSubscriber,
+  ) {
     super();
-    this.subscriber = publisher.duplicate({ lazyConnect: true });
-    this.subscriber.on('error', (err) => this.logger.warn(`Redis subscriber: ${err.message}`));
-    this.subscriber.on('ready', () => {
+    subscriber.onReady(() => {
       // A reconnection, or a first connection after start-up (Redis was down then, and this replica
       // has served, and cached, without hearing anything since).
       if (this.connectedOnce || this.serving) {
@@ -38,17 +38,16 @@ export class RedisInvalidationBus extends InvalidationBus implements OnModuleIni
       }
       this.connectedOnce = true;
     });
-    this.subscriber.on('message', (channel: string, raw: string) => {
-      if (channel !== INVALIDATION_CHANNEL) return;
-      const m = parseInvalidation(raw);
-      if (m && m.origin !== this.origin) this.deliver(m.kind, m.id);
-    });
   }
 
   async onModuleInit(): Promise<void> {
     // Subscribed before the app serves: a replica never caches what it cannot hear about.
     // If Redis is down at start, it subscribes when Redis comes back (and the handlers reset then).
-    await subscribeWhenReady(this.subscriber, INVALIDATION_CHANNEL, (m) => this.logger.warn(m), 3_000);
+    const received = (raw: string) => {
+      const m = parseInvalidation(raw);
+      if (m && m.origin !== this.origin) this.deliver(m.kind, m.id);
+    };
+    await this.subscriber.listen(INVALIDATION_CHANNEL, received, 3_000);
     this.serving = true;
   }
 
@@ -61,11 +60,6 @@ export class RedisInvalidationBus extends InvalidationBus implements OnModuleIni
       // Other replicas fall back to their cache TTLs (10 s keys, 30 s catalogs, 5 s plans).
       this.logger.warn(`Could not broadcast ${message.kind} invalidation: ${(err as Error).message}`);
     }
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    this.subscriber.removeAllListeners('ready');
-    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
   }
 }
 

@@ -3,16 +3,19 @@ import Redis from 'ioredis';
 import { AppConfig } from '../config/app-config';
 import { InvalidationBus, LocalInvalidationBus } from '../shared/domain/invalidation-bus';
 import { RedisInvalidationBus } from './redis-invalidation-bus';
+import { RedisSubscriber } from './redis-subscriber';
 
 /**
  * The shared Redis connection when REDIS_URL is set (rate limits across
- * replicas, cache-invalidation fan-out); `client` is null otherwise and
- * callers fall back to in-process stores.
+ * replicas, cache-invalidation fan-out), and the replica's one subscriber
+ * connection for pub/sub; both are null otherwise and callers fall back to
+ * in-process stores.
  */
 @Injectable()
 export class RedisConnection implements OnApplicationShutdown {
   private readonly logger = new Logger(RedisConnection.name);
   readonly client: Redis | null;
+  readonly subscriber: RedisSubscriber | null;
 
   constructor(config: AppConfig) {
     this.client = config.redisUrl
@@ -32,9 +35,11 @@ export class RedisConnection implements OnApplicationShutdown {
         })
       : null;
     this.client?.on('error', (err) => this.logger.warn(`Redis: ${err.message}`));
+    this.subscriber = this.client ? new RedisSubscriber(this.client) : null;
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.subscriber?.close();
     await this.client?.quit().catch(() => undefined);
   }
 }
@@ -47,7 +52,8 @@ export class RedisConnection implements OnApplicationShutdown {
       // Every replica's caches hear about every change: Redis pub/sub when configured, this process only otherwise.
       provide: InvalidationBus,
       inject: [RedisConnection],
-      useFactory: (redis: RedisConnection): InvalidationBus => (redis.client ? new RedisInvalidationBus(redis.client) : new LocalInvalidationBus()),
+      useFactory: (redis: RedisConnection): InvalidationBus =>
+        redis.client && redis.subscriber ? new RedisInvalidationBus(redis.client, redis.subscriber) : new LocalInvalidationBus(),
     },
   ],
   exports: [RedisConnection, InvalidationBus],

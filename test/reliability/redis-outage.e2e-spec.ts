@@ -109,7 +109,7 @@ describe('Redis outage: degraded mode across two replicas', () => {
     expect(u).toBe(served);
   }, 60_000);
 
-  it('a replica started while Redis is down listens to the other replicas (cache invalidations, cancellations) once Redis is back', async () => {
+  it('a replica started while Redis is down listens to the other replicas (cache invalidations, cancellations) once Redis is back, on one subscriber connection', async () => {
     await redis.stop();
     const late = await createTestApp({ REDIS_URL: redis.url });
     const probe = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -128,6 +128,12 @@ describe('Redis outage: degraded mode across two replicas', () => {
         now = await subscribers();
       }
       expect(now).toEqual({ invalidate: 3, cancel: 3 });
+      // One subscriber connection per replica, holding both channels.
+      const subscribed = String(await probe.call('CLIENT', 'LIST'))
+        .split('\n')
+        .map((line) => /\bsub=(\d+)/.exec(line)?.[1])
+        .filter((n) => n !== undefined && n !== '0');
+      expect(subscribed).toEqual(['2', '2', '2']);
     } finally {
       probe.disconnect();
       await late.close();

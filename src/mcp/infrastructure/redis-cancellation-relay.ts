@@ -1,7 +1,7 @@
-import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Logger, OnModuleInit } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { subscribeWhenReady } from '../../redis/redis-subscription';
+import type { RedisSubscriber } from '../../redis/redis-subscriber';
 import { CancellationRelay, parseRelayedCancellation, RelayedCancellation } from '../domain/cancellation-relay';
 
 /** The pub/sub channel of clients' cancellations. */
@@ -12,41 +12,34 @@ const WARN_EVERY_MS = 60_000;
 
 /**
  * Clients' cancellations through Redis pub/sub, to every replica. Publishing
- * goes through the shared connection; receiving needs its own (a subscribed
- * ioredis client can do nothing else). Messages carry the sender's origin, so
+ * goes through the shared connection; receiving through the replica's
+ * subscriber connection. Messages carry the sender's origin, so
  * a replica ignores its own. Pub/sub keeps nothing: a replica that is not
  * subscribed at that moment never hears of the cancellation, and its call
  * completes.
  */
-export class RedisCancellationRelay extends CancellationRelay implements OnModuleInit, OnApplicationShutdown {
+export class RedisCancellationRelay extends CancellationRelay implements OnModuleInit {
   readonly shared = true;
   private readonly logger = new Logger('CancellationRelay');
   private readonly origin = randomUUID();
-  private readonly subscriber: Redis;
   private handler: ((c: RelayedCancellation) => void) | undefined;
   private lastWarnAt = 0;
 
-  constructor(private readonly publisher: Redis) {
+  constructor(
+    private readonly publisher: Redis,
+    private readonly subscriber: RedisSubscriber,
+  ) {
     super();
-    this.subscriber = publisher.duplicate({ lazyConnect: true });
-    this.subscriber.on('error', (err) => this.logger.warn(`Redis subscriber: ${err.message}`));
-    this.subscriber.on('message', (channel: string, raw: string) => {
-      if (channel !== CANCELLATION_CHANNEL) return;
-      const cancellation = parseRelayedCancellation(raw, this.origin);
-      if (!cancellation) return;
-      // Called from the socket's data callback: a throw here would be an uncaught exception.
-      try {
-        this.handler?.(cancellation);
-      } catch (err) {
-        this.logger.warn(`A relayed cancellation failed: ${(err as Error).message}`);
-      }
-    });
   }
 
   async onModuleInit(): Promise<void> {
+    const received = (raw: string) => {
+      const cancellation = parseRelayedCancellation(raw, this.origin);
+      if (cancellation) this.handler?.(cancellation);
+    };
     // Not waited for past a second: a replica whose Redis is down at start serves anyway, and
     // subscribes when Redis comes back.
-    await subscribeWhenReady(this.subscriber, CANCELLATION_CHANNEL, (m) => this.logger.warn(m), 1_000);
+    await this.subscriber.listen(CANCELLATION_CHANNEL, received, 1_000);
   }
 
   publish(cancellation: RelayedCancellation): void {
@@ -61,9 +54,5 @@ export class RedisCancellationRelay extends CancellationRelay implements OnModul
 
   onReceive(handler: (cancellation: RelayedCancellation) => void): void {
     this.handler = handler;
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
   }
 }
