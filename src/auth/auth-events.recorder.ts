@@ -1,6 +1,7 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { AuditRecorder, RecordAuditInput } from '../audit/application/audit-recorder.service';
 import type { Actor, RequestMeta } from '../shared/domain/actor';
+import { clipText } from '../shared/domain/text';
 
 /**
  * The audit chain of authentication failures whose tenant is unknown (a key
@@ -156,5 +157,5 @@ export class AuthEventsRecorder implements BeforeApplicationShutdown {
 /** `METHOD /route/pattern` of a Fastify request (the pattern, so no ids or query strings). */
 export function routeOf(request: { method: string; url: string; routeOptions?: { url?: string } }): string {
   const pattern = request.routeOptions?.url ?? request.url.split('?')[0];
-  return `${request.method} ${pattern}`.slice(0, 200);
+  return clipText(`${request.method} ${pattern}`, 200);
 }

@@ -62,6 +62,7 @@ export function reasonCode(reason: string): string {
     [/signing key/i, 'unknown_signing_key'],
     [/algorithm/i, 'unsupported_algorithm'],
     [/sub claim/i, 'invalid_subject'],
+    [/exp claim/i, 'missing_expiry'],
     [/permission_scope/i, 'invalid_permission_scope'],
     [/claim/i, 'invalid_tenant'],
     [/no JWT verification configured/i, 'not_configured'],

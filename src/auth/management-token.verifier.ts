@@ -95,6 +95,8 @@ export class ManagementTokenVerifier {
   }
 
   private toPrincipal(payload: Record<string, unknown>): TokenCheck {
+    // jsonwebtoken accepts a token without `exp`: one that never expires is refused (as for OAuth access tokens).
+    if (typeof payload.exp !== 'number') return { ok: false, reason: 'missing exp claim' };
     const sub = payload.sub;
     if (typeof sub !== 'string' || !SUBJECT.test(sub)) return { ok: false, reason: 'missing or invalid sub claim' };
     const tenantId = payload[this.config.jwt.tenantClaim];

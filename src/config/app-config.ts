@@ -49,7 +49,14 @@ export class AppConfig {
   readonly migrationsRun: boolean;
   readonly logLevel: string;
   /** Honour X-Forwarded-For (behind a load balancer). */
-  readonly trustProxy: boolean;
+  /**
+   * Fastify's `trustProxy`: which `X-Forwarded-For` entries to believe for the
+   * client address (audit rows, per-address limits, the failed-login brake).
+   * `true` believes every entry, including those the client wrote: only safe
+   * behind a proxy that overwrites the header. A hop count (`1`: the address
+   * the nearest proxy saw) or the proxies' addresses are safe behind any proxy.
+   */
+  readonly trustProxy: boolean | number | string;
   /** Hosts tenant admins may register as upstreams (SSRF allow-list). */
   readonly upstreamAllowedHosts: string[];
   /** Start and register a demo upstream + key on start (default: embedded mode outside production). */
@@ -108,7 +115,7 @@ export class AppConfig {
     this.maxKeysPerTenant = env.KEYS_MAX_PER_TENANT ?? null;
     this.migrationsRun = (env.MIGRATIONS_RUN ?? 'true') === 'true';
     this.logLevel = env.LOG_LEVEL ?? 'log';
-    this.trustProxy = env.TRUST_PROXY === 'true';
+    this.trustProxy = parseTrustProxy(env.TRUST_PROXY);
     this.upstreamAllowedHosts = (env.UPSTREAM_ALLOWED_HOSTS ?? (production ? '' : 'localhost,127.0.0.1'))
       .split(',')
       .map((h) => h.trim())
@@ -160,4 +167,11 @@ function readOrCreateSecret(dataDir: string, name: string): string {
   const secret = randomBytes(32).toString('base64url');
   writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
   return secret;
+}
+
+function parseTrustProxy(raw: string | undefined): boolean | number | string {
+  const value = (raw ?? 'false').trim();
+  if (value === 'true' || value === 'false') return value === 'true';
+  if (/^\d+$/.test(value)) return Number(value);
+  return value.split(',').map((a) => a.trim()).join(',');
 }

@@ -1,4 +1,10 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppConfig } from './app-config';
 import { InvalidConfigurationError, validateEnvironment } from './env.validation';
+
+const tmpDataDir = () => mkdtempSync(join(tmpdir(), 'tollgate-config-'));
 
 /** The variables named by each problem line (`NAME: message`, or `A, B: message`). */
 function namedIn(err: InvalidConfigurationError): string[] {
@@ -89,6 +95,8 @@ describe('validateEnvironment', () => {
     ['MIGRATIONS_RUN', 'yes', {}],
     ['ADMISSION_COMMIT', 'off', {}],
     ['LOG_LEVEL', 'loud', {}],
+    ['TRUST_PROXY', 'yes', {}],
+    ['TRUST_PROXY', '10.0.0.0/8; rm', {}],
   ])('refuses %s=%s and names it', (name, value, others) => {
     const err = refusal({ ...others, [name]: value });
     expect(namedIn(err)).toEqual([name]);
@@ -158,5 +166,15 @@ describe('validateEnvironment', () => {
       expect(namedIn(err)).toEqual(['OAUTH_ISSUER', 'OAUTH_JWKS_URI']);
       expect(() => validateEnvironment({ ...PRODUCTION_OK, OAUTH_ISSUER: 'https://as.example.com' })).not.toThrow();
     });
+  });
+
+  it.each<[string, boolean | number | string]>([
+    ['false', false],
+    ['true', true],
+    ['1', 1],
+    ['10.0.0.0/8, 192.168.1.5,loopback', '10.0.0.0/8,192.168.1.5,loopback'],
+  ])('reads TRUST_PROXY=%s', (value, expected) => {
+    expect(() => validateEnvironment({ TRUST_PROXY: value })).not.toThrow();
+    expect(AppConfig.fromEnvironment({ TRUST_PROXY: value, DATA_DIR: tmpDataDir() }).trustProxy).toEqual(expected);
   });
 });

@@ -17,6 +17,9 @@ import {
  * Everything is validated at once so a bad start lists every problem in one
  * message (brocoders' discipline).
  */
+/** One trusted proxy for TRUST_PROXY, as proxy-addr reads it: an IPv4 or IPv6 address or CIDR, or a named range. */
+const PROXY_ENTRY = '(loopback|linklocal|uniquelocal|\\d{1,3}(\\.\\d{1,3}){3}(/\\d{1,2})?|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*(/\\d{1,3})?)';
+
 export class EnvironmentVariables {
   @IsOptional()
   @IsIn(['development', 'production', 'test'])
@@ -99,7 +102,9 @@ export class EnvironmentVariables {
   MIGRATIONS_RUN?: string;
 
   @IsOptional()
-  @IsIn(['true', 'false'])
+  @Matches(new RegExp(`^\\s*(true|false|\\d{1,2}|${PROXY_ENTRY}(\\s*,\\s*${PROXY_ENTRY})*)\\s*$`), {
+    message: 'TRUST_PROXY must be false, true, a number of proxy hops (e.g. 1), or a comma-separated list of proxy addresses or CIDRs (e.g. 10.0.0.0/8,loopback)',
+  })
   TRUST_PROXY?: string;
 
   @IsOptional()

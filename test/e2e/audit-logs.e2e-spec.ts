@@ -432,6 +432,32 @@ describe('Audit logs for auditors (e2e)', () => {
       expect(res.body).toMatchObject({ valid: true, checked: 20, first_broken_id: null });
     });
 
+    it('stays valid when what it records is not Unicode text (a tool name cut inside a surrogate pair, a lone surrogate, U+0000)', async () => {
+      const tenant = uniqueTenant('text');
+      const admin = managementToken({ tenantId: tenant, roles: ['admin'] });
+      const key = (await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['fake__*'] } })).token;
+      // Refused by scope and audited with the name cut to 128 characters: here, inside the emoji's pair.
+      const name = 'x'.repeat(127) + '\u{1F600}';
+      const rpc = await t.request({
+        method: 'POST',
+        url: '/mcp',
+        headers: { 'x-api-key': key, accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+        body: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: {} } },
+      });
+      expect(rpc.status).toBe(200);
+      const recorder = t.app.get(AuditRecorder);
+      await recorder.record({ tenantId: tenant, actor: { type: 'user', id: 'odd\ud800' }, action: 'test.text', metadata: { v: 'a\udc00\u0000b' } });
+      const by = Date.now() + 5_000;
+      let denied: { target_id: string }[] = [];
+      while (denied.length === 0 && Date.now() < by) {
+        denied = await t.db.query(`SELECT target_id FROM audit_events WHERE tenant_id = $1 AND action = 'mcp_tool.call_denied'`, [tenant]);
+        if (denied.length === 0) await sleep(50);
+      }
+      expect(denied).toEqual([{ target_id: 'x'.repeat(127) }]);
+      const res = await get('/api/v1/audit-logs/verify', managementToken({ tenantId: tenant, roles: ['auditor'] }));
+      expect(res.body).toMatchObject({ valid: true, checked: 3, first_broken_id: null });
+    });
+
     it('keeps one valid chain under 50 concurrent appends outside any caller transaction', async () => {
       const tenant = uniqueTenant('race');
       const recorder = t.app.get(AuditRecorder);

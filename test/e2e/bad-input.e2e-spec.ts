@@ -119,6 +119,18 @@ const CASES: BadRequest[] = [
   { label: 'list: cursor of well-formed base64 JSON but wrong shape', method: 'GET', path: `${KEYS}?cursor=${Buffer.from('{"a":1}').toString('base64url')}`, status: 422, code: 'validation_failed', field: 'cursor' },
   { label: 'list: status=weird', method: 'GET', path: `${KEYS}?status=weird`, status: 422, code: 'validation_failed', field: 'status' },
   { label: 'list: unknown query parameter', method: 'GET', path: `${KEYS}?tenant_id=other`, status: 422, code: 'validation_failed', field: 'tenant_id' },
+  // --- text that is valid JSON but not Unicode (a lone surrogate escape): jsonb refused it, a 500 ---
+  { label: 'create: lone surrogate in metadata', method: 'POST', path: KEYS, rawBody: '{"name":"s1","permission_scope":{"mcp_tool_ids":["*"]},"metadata":{"a":"\\ud800"}}', headers: { 'content-type': 'application/json' }, status: 422, code: 'validation_failed', field: 'metadata.a' },
+  { label: 'create: lone surrogate in the name', method: 'POST', path: KEYS, rawBody: '{"name":"s\\udc00","permission_scope":{"mcp_tool_ids":["*"]}}', headers: { 'content-type': 'application/json' }, status: 422, code: 'validation_failed', field: 'name' },
+  { label: 'patch: lone surrogate in a metadata member name', method: 'PATCH', path: `${KEYS}/:id`, rawBody: '{"metadata":{"k\\ud83d":1}}', headers: { 'content-type': 'application/json' }, status: 422, code: 'validation_failed', field: 'metadata.k\ud83d' },
+  // --- dates @IsISO8601 accepts but JavaScript's Date cannot read: an Invalid Date reached SQL, a 500 ---
+  { label: 'audit logs: week date', method: 'GET', path: '/api/v1/audit-logs?from=2026-W01', status: 422, code: 'validation_failed', field: 'from' },
+  { label: 'audit logs: basic format', method: 'GET', path: '/api/v1/audit-logs?to=20260101T000000Z', status: 422, code: 'validation_failed', field: 'to' },
+  { label: 'audit export: expanded year', method: 'GET', path: '/api/v1/audit-logs/export?from=%2B9999-01-01T00:00:00Z', status: 422, code: 'validation_failed', field: 'from' },
+  { label: 'usage: week date', method: 'GET', path: '/api/v1/usage?from=2026-W01', status: 422, code: 'validation_failed', field: 'from' },
+  { label: 'create: expires_at as a week date', method: 'POST', path: KEYS, body: valid({ expires_at: '2030-W01' }), status: 422, code: 'validation_failed', field: 'expires_at' },
+  // --- a ledger cursor beyond PostgreSQL's bigint: a 500 from the cast ---
+  { label: 'credit ledger: cursor beyond bigint', method: 'GET', path: '/api/v1/credits/transactions?cursor=9999999999999999999', status: 422, code: 'validation_failed', field: 'cursor' },
 ];
 
 describe('Bad input on the management API (e2e)', () => {

@@ -79,7 +79,7 @@ describe('docker-compose.yml (structure; Docker itself is not available here)', 
   it('wires the replicas as in production: known variables only, shared PostgreSQL and Redis, migrations off', () => {
     const env = service('tollgate-a').environment!;
     for (const name of Object.keys(env)) expect(ENV_NAMES).toContain(name);
-    expect(env).toMatchObject({ NODE_ENV: 'production', HOST: '0.0.0.0', PORT: '3000', REDIS_URL: 'redis://redis:6379', MIGRATIONS_RUN: 'false', TRUST_PROXY: 'true' });
+    expect(env).toMatchObject({ NODE_ENV: 'production', HOST: '0.0.0.0', PORT: '3000', REDIS_URL: 'redis://redis:6379', MIGRATIONS_RUN: 'false', TRUST_PROXY: '1' });
     expect(env.DATABASE_URL).toMatch(/^postgres:\/\/tollgate:\$\{POSTGRES_PASSWORD:\?[^}]*\}@postgres:5432\/tollgate$/);
     // Production refuses HS256: management JWTs are verified against a JWKS.
     expect(env.JWT_SECRET).toBeUndefined();
@@ -114,9 +114,11 @@ describe('docker-compose.yml (structure; Docker itself is not available here)', 
     expect(servers).toEqual(REPLICAS.map((r) => `${r}:${service(r).environment!.PORT}`));
     expect(conf).toMatch(/proxy_pass\s+http:\/\/tollgate;/);
     expect(conf).toMatch(/listen\s+80;/);
-    // MCP responses may stream: no buffering; the agent's address reaches TRUST_PROXY.
+    // MCP responses may stream: no buffering; the agent's address reaches TRUST_PROXY, and a
+    // client cannot choose it (nginx overwrites X-Forwarded-For; Tollgate trusts one hop).
     expect(conf).toMatch(/proxy_buffering\s+off;/);
-    expect(conf).toMatch(/X-Forwarded-For\s+\$proxy_add_x_forwarded_for;/);
+    expect(conf).toMatch(/X-Forwarded-For\s+\$remote_addr;/);
+    expect(conf).not.toMatch(/\$proxy_add_x_forwarded_for/);
     expect(conf).toMatch(/location = \/lb-health/);
     expect(service('lb').healthcheck!.test.join(' ')).toContain('/lb-health');
   });

@@ -84,6 +84,7 @@ describe('Management JWT authentication against a real JWKS (e2e)', () => {
     ['a wrong audience', (tn) => jwks.sign(claims(tn, { aud: 'someone-else' }), { alg: 'RS256' })],
     ['a wrong issuer', (tn) => jwks.sign(claims(tn, { iss: 'https://evil.test/' }), { alg: 'RS256' })],
     ['no issuer', (tn) => jwks.sign(claims(tn, { iss: undefined as unknown as string }), { alg: 'ES256' })],
+    ['no exp (a token that would never expire)', (tn) => jwks.sign(claims(tn, { exp: undefined as unknown as number }), { alg: 'RS256' })],
     [
       'an expired token (beyond clock tolerance)',
       (tn) => {

@@ -87,7 +87,8 @@ export async function startFakeJwks(): Promise<FakeJwks> {
 
   function sign(claims: Record<string, unknown>, opts: SignOptions): string {
     const now = Math.floor(Date.now() / 1000);
-    const payload = { iat: now, exp: now + 600, ...claims };
+    // A claim given as undefined is left out (a token without `exp`, say).
+    const payload = Object.fromEntries(Object.entries({ iat: now, exp: now + 600, ...claims }).filter(([, v]) => v !== undefined));
     if (opts.alg === 'none' || opts.alg === 'HS256') {
       const header: Record<string, unknown> = { alg: opts.alg, typ: 'JWT' };
       if (opts.kid !== null) header.kid = opts.kid ?? keys.rsa.kid;

@@ -4,7 +4,6 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
-  IsISO8601,
   IsObject,
   IsOptional,
   IsString,
@@ -22,6 +21,7 @@ import { MAX_MONTHLY_CREDIT_CAP } from '../domain/api-key';
 import type { APIKey, APIKeyStatus } from '../domain/api-key';
 import type { PermissionScopeJson } from '../domain/permission-scope';
 import { RESOURCE_TYPES, ResourceType } from '../domain/resource-type';
+import { IsIsoDateTime } from '../../shared/http/iso-date.validator';
 
 const USER_ID = /^[\x21-\x7e]{1,256}$/;
 const STATUSES: APIKeyStatus[] = ['active', 'disabled', 'expired', 'revoked'];
@@ -75,7 +75,7 @@ export class CreateAPIKeyDto {
 
   @ApiPropertyOptional({ format: 'date-time', example: '2027-01-01T00:00:00Z' })
   @IsOptional()
-  @IsISO8601({ strict: true, strictSeparator: true })
+  @IsIsoDateTime()
   expires_at?: string;
 
   @ApiPropertyOptional({ description: 'Owner of the key (admins only; developers own their keys). Defaults to the caller.', example: 'user-42' })
@@ -112,7 +112,7 @@ export class UpdateAPIKeyDto {
   /** null removes the expiry. */
   @ApiPropertyOptional({ format: 'date-time', nullable: true, description: 'null removes the expiry.' })
   @ValidateIf((o: UpdateAPIKeyDto) => o.expires_at !== null && o.expires_at !== undefined)
-  @IsISO8601({ strict: true, strictSeparator: true })
+  @IsIsoDateTime()
   expires_at?: string | null;
 
   @ApiPropertyOptional({ type: PermissionScopeDto })
@@ -169,7 +169,7 @@ export class ListAPIKeysQueryDto {
   @IsIn(STATUSES)
   status?: APIKeyStatus;
 
-  @ApiPropertyOptional({ description: 'Exact name.' })
+  @ApiPropertyOptional({ description: 'Keys whose name contains this text, ignoring case.' })
   @IsOptional()
   @IsString()
   @Length(1, 100)

@@ -119,7 +119,7 @@ export class APIKeysController {
 
   @Post(':id/rotate')
   @ApiOperation({ summary: 'Rotate: a new secret; the previous key works for the grace period' })
-  @ApiOkResponse({ type: RotatedAPIKeyResponseDto, description: 'The new key with its secret (shown once) and the previous key.' })
+  @ApiCreatedResponse({ type: RotatedAPIKeyResponseDto, description: 'The new key with its secret (shown once) and the previous key.' })
   @ApiProblems(...BODY_PROBLEMS, 'not_found', 'invalid_state', 'key_limit_reached')
   @Header('Cache-Control', 'no-store')
   async rotate(

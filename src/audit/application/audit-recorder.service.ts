@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { TransactionContext } from '../../shared/domain/unit-of-work';
 import type { Actor, RequestMeta } from '../../shared/domain/actor';
 import { Clock } from '../../shared/domain/clock';
+import { storableText } from '../../shared/domain/text';
 import { AuditEvent, AuditOutcome, ChainedAuditEvent, scrubMetadata } from '../domain/audit-event';
 import { toJsonValue } from '../domain/audit-hash';
 import { AuditLogRepository } from '../domain/audit-log.repository';
@@ -60,13 +61,15 @@ export class AuditRecorder {
 }
 
 /**
- * PostgreSQL cannot store U+0000 in text or jsonb, and callers put it in what
- * gets audited (a tool named "a%00b" in a URL, "\u0000" in JSON-RPC): the
- * insert failed and the refusal became a 500 with no audit event. Recorded
- * as U+FFFD instead, before hashing, so the chain verifies.
+ * PostgreSQL cannot store U+0000 or a lone surrogate as they are, and callers
+ * put them in what gets audited (a tool named "a%00b" in a URL, "\u0000" or
+ * "\ud800" in JSON-RPC or a JWT claim): the insert failed (a 500 with no audit
+ * event), or the row came back different from what was hashed (the chain
+ * broken for good). Recorded as U+FFFD instead, before hashing, so the chain
+ * verifies.
  */
 function storable<T>(value: T, depth = 0): T {
-  if (typeof value === 'string') return (value.includes('\u0000') ? value.split('\u0000').join('\ufffd') : value) as T;
+  if (typeof value === 'string') return storableText(value) as T;
   if (value === null || typeof value !== 'object' || depth > 32 || value instanceof Date) return value;
   if (Array.isArray(value)) return value.map((v) => storable(v, depth + 1)) as T;
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k, depth + 1), storable(v, depth + 1)])) as T;

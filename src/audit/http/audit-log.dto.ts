@@ -1,8 +1,9 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { AUDIT_OUTCOMES, AuditOutcome, StoredAuditEvent } from '../domain/audit-event';
 import type { AuditLogCriteria } from '../application/audit-log.service';
+import { IsIsoDateTime } from '../../shared/http/iso-date.validator';
 
 const ACTION = /^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$/;
 const ID = /^[\x21-\x7e]{1,256}$/;
@@ -37,13 +38,13 @@ export class AuditLogFilterQueryDto {
   /** Inclusive. */
   @ApiPropertyOptional({ format: 'date-time', description: 'Inclusive.' })
   @IsOptional()
-  @IsISO8601({ strict: true, strictSeparator: true })
+  @IsIsoDateTime()
   from?: string;
 
   /** Exclusive. */
   @ApiPropertyOptional({ format: 'date-time', description: 'Exclusive.' })
   @IsOptional()
-  @IsISO8601({ strict: true, strictSeparator: true })
+  @IsIsoDateTime()
   to?: string;
 }
 

@@ -13,6 +13,7 @@ import { Admission, Budget, CallAdmission } from '../../plans/application/call-a
 import { UsageBuffer } from '../../usage/application/usage-buffer';
 import { TokenCounter } from '../../usage/domain/usage';
 import { ToolCatalog } from './tool-catalog';
+import { clipText } from '../../shared/domain/text';
 
 /** `_meta` key carrying the caller's remaining budget after a call (M6). */
 export const BUDGET_META_KEY = 'io.tollgate/budget';
@@ -80,7 +81,7 @@ export class McpGatewayService {
         tenantId: caller.tenantId,
         actor: caller.actor,
         action: 'mcp_tool.call_denied',
-        target: { type: 'mcp_tool', id: name.slice(0, 128) },
+        target: { type: 'mcp_tool', id: clipText(name, 128) },
         outcome: 'denied',
         request,
         metadata: { key_id: caller.keyId, matched_rule: decision.matchedRule },

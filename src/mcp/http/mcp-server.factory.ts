@@ -24,6 +24,7 @@ import {
   UpstreamTimeoutError,
 } from '../domain/mcp.errors';
 import { CallCancellation } from '../domain/call-cancellation';
+import { clipText } from '../../shared/domain/text';
 import type { ExposedTool } from '../domain/upstream';
 import type { ToolCallOptions } from '../domain/upstream.repository';
 import { InFlightRequests } from '../../observability/http-instrumentation';
@@ -155,7 +156,7 @@ export class McpServerFactory {
     server.setNotificationHandler(CancelledNotificationSchema, (n) => {
       const { requestId, reason } = n.params;
       if (requestId === undefined) return;
-      this.cancellations.cancel(CallCancellations.ownerOf(caller.tenantId, caller.keyId, request.ip), requestId, typeof reason === 'string' ? reason.slice(0, 200) : undefined);
+      this.cancellations.cancel(CallCancellations.ownerOf(caller.tenantId, caller.keyId, request.ip), requestId, typeof reason === 'string' ? clipText(reason, 200) : undefined);
     });
     return server;
   }

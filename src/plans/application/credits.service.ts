@@ -31,7 +31,8 @@ export class CreditsService {
   }
 
   transactions(tenantId: string, limit: number, cursor?: string): Promise<CreditTransaction[]> {
-    if (cursor !== undefined && !/^\d{1,19}$/.test(cursor)) {
+    // A ledger sequence number: a PostgreSQL bigint (a larger number was a 500 from the cast).
+    if (cursor !== undefined && !(/^\d{1,19}$/.test(cursor) && BigInt(cursor) <= 9_223_372_036_854_775_807n)) {
       throw new ValidationFailedError([{ field: 'cursor', message: 'is not a cursor returned by this API' }]);
     }
     return this.ledger.list(tenantId, limit, cursor);

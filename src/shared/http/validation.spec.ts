@@ -1,4 +1,4 @@
-import { nestedDeeperThan } from './validation';
+import { illFormedTextPath, nestedDeeperThan } from './validation';
 
 function nest(depth: number): unknown {
   let v: unknown = 1;
@@ -21,5 +21,18 @@ describe('nestedDeeperThan', () => {
 
   it('does not overflow the stack on very deep input', () => {
     expect(nestedDeeperThan(nest(200_000), 64)).toBe(true);
+  });
+});
+
+describe('illFormedTextPath', () => {
+  it.each([
+    [{ name: 'ok \u{1F600}' }, null],
+    [{ metadata: { a: '\ud800' } }, 'metadata.a'],
+    [{ list: ['fine', 'x\udc00'] }, 'list[1]'],
+    [{ ['k\ud800']: 1 }, 'k\ud800'],
+    ['\ud83d', '(value)'],
+    [{ n: 1, b: true, z: null }, null],
+  ])('%#', (value, expected) => {
+    expect(illFormedTextPath(value)).toBe(expected);
   });
 });

@@ -1,6 +1,7 @@
 import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/common';
 import { ValidateIf } from 'class-validator';
 import { DomainError, FieldError, ValidationFailedError } from '../domain/domain-error';
+import { hasLoneSurrogate } from '../domain/text';
 
 /** Deepest JSON nesting a body or query may have; far beyond any DTO, far below the stack limit. */
 export const MAX_JSON_DEPTH = 64;
@@ -18,6 +19,24 @@ export function nestedDeeperThan(value: unknown, max: number): boolean {
 }
 
 /**
+ * The path of the first string (value or member name) holding a lone UTF-16
+ * surrogate ("\ud800" is valid JSON but not Unicode text), or null. Such text
+ * cannot be stored as it is: jsonb refuses it (a 500), text columns turn it
+ * into U+FFFD. `value` is known not to nest deeper than MAX_JSON_DEPTH.
+ */
+export function illFormedTextPath(value: unknown, path = ''): string | null {
+  if (typeof value === 'string') return hasLoneSurrogate(value) ? path || '(value)' : null;
+  if (value === null || typeof value !== 'object') return null;
+  for (const [key, child] of Object.entries(value)) {
+    const at = Array.isArray(value) ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+    if (hasLoneSurrogate(key)) return at;
+    const found = illFormedTextPath(child, at);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+/**
  * ValidationPipe walks bodies recursively (stripProtoKeys, class-transformer,
  * class-validator): a body nested a few thousand levels deep (well under the
  * 1 MiB limit) overflowed the stack into a 500. Refuse it first (fuzz finding).
@@ -27,6 +46,10 @@ class DepthBoundedValidationPipe extends ValidationPipe {
     // Custom decorators (@CurrentAgent(), …) hand over server-built objects, not client JSON.
     if (metadata.type !== 'custom' && nestedDeeperThan(value, MAX_JSON_DEPTH)) {
       throw new DomainError('malformed_request', `The ${metadata.type === 'body' ? 'body' : 'request'} is nested more than ${MAX_JSON_DEPTH} levels deep.`);
+    }
+    const illFormed = metadata.type === 'custom' ? null : illFormedTextPath(value);
+    if (illFormed !== null) {
+      throw new ValidationFailedError([{ field: illFormed, message: 'must be Unicode text: it holds a lone UTF-16 surrogate escape (\\uD800–\\uDFFF without its pair)' }]);
     }
     return super.transform(value, metadata);
   }

@@ -1,6 +1,6 @@
 import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { IsIn, IsISO8601, IsOptional, IsString, IsUUID, Length } from 'class-validator';
+import { IsIn, IsOptional, IsString, IsUUID, Length } from 'class-validator';
 import { CurrentPrincipal, Roles } from '../../auth/auth.decorators';
 import { JwtAuthGuard } from '../../auth/jwt-auth.guard';
 import type { Principal } from '../../auth/principal';
@@ -9,16 +9,17 @@ import { UsageService } from '../application/usage.service';
 import type { Granularity } from '../domain/usage';
 import { ApiManagementAuth, ApiProblems } from '../../shared/http/api-problems.decorator';
 import { KeyUsageResponseDto, UsageReportResponseDto } from './usage-response.dto';
+import { IsIsoDateTime } from '../../shared/http/iso-date.validator';
 
 export class UsageQueryDto {
   @ApiPropertyOptional({ format: 'date-time', description: 'Default: start of the month.' })
   @IsOptional()
-  @IsISO8601({ strict: true })
+  @IsIsoDateTime({ strictSeparator: false })
   from?: string;
 
   @ApiPropertyOptional({ format: 'date-time', description: 'Default: now.' })
   @IsOptional()
-  @IsISO8601({ strict: true })
+  @IsIsoDateTime({ strictSeparator: false })
   to?: string;
 
   @ApiPropertyOptional({ enum: ['hour', 'day', 'month'], default: 'day' })
