@@ -1,38 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
-/**
- * Issue 7: admissions of one tenant in batches.
- *
- * Every admission of a tenant locks the same two rows (its quota counter and
- * its credit account), so concurrent admissions of a tenant run one after the
- * other whatever the pool size, and each pays a whole transaction: lock waits
- * and wake-ups, a new row version of each hot row, a commit. Measured with
- * pgbench on this machine: ~700 µs of PostgreSQL CPU per admission at 10
- * concurrent admissions of one tenant, ~270 µs when the same admissions come
- * ten to a statement.
- *
- * tollgate_admit_many() takes the calls queued for one (tenant, month) in
- * order and decides each exactly as tollgate_admit() would if they ran one
- * after the other: quota (+1, given back on a refusal), the month's grant
- * (once, kept even if the call that triggered it is refused), the balance
- * check, the key's monthly cap, the charge and its ledger row with the
- * balance after it. The rows are locked once (quota counter first, then the
- * credit account, then key_spend rows: the order tollgate_admit() and the
- * refund path use, so old and new replicas cannot deadlock during a rolling
- * upgrade) and written once at the end; the ledger rows are inserted in call
- * order. A key with no cap never reads key_spend (its spend is added once).
- * One difference no reader can see: tollgate_admit() left a key_spend row of 0
- * behind a refused cap check; this function writes key_spend only for charges
- * (a missing row already reads as 0 everywhere).
- *
- * tollgate_admit() stays: replicas of the previous version call it until
- * they are replaced.
- */
-export class AdmitBatch1764835200000 implements MigrationInterface {
-  name = 'AdmitBatch1764835200000';
-
-  async up(q: QueryRunner): Promise<void> {
-    await q.query(`
+/** The function as this migration creates it (KeySpendByLineage derives its next version from it). */
+export const ADMIT_MANY_SQL = `
       CREATE FUNCTION tollgate_admit_many(
         p_tenant text, p_period date,
         p_max_requests bigint[], p_max_tokens bigint[], p_price bigint[], p_key uuid[], p_tool text[],
@@ -167,7 +136,41 @@ export class AdmitBatch1764835200000 implements MigrationInterface {
             ORDER BY s.key_id
             ON CONFLICT (key_id, period) DO UPDATE SET credits = key_spend.credits + EXCLUDED.credits;
         END IF;
-      END $$`);
+      END $$`;
+
+/**
+ * Issue 7: admissions of one tenant in batches.
+ *
+ * Every admission of a tenant locks the same two rows (its quota counter and
+ * its credit account), so concurrent admissions of a tenant run one after the
+ * other whatever the pool size, and each pays a whole transaction: lock waits
+ * and wake-ups, a new row version of each hot row, a commit. Measured with
+ * pgbench on this machine: ~700 µs of PostgreSQL CPU per admission at 10
+ * concurrent admissions of one tenant, ~270 µs when the same admissions come
+ * ten to a statement.
+ *
+ * tollgate_admit_many() takes the calls queued for one (tenant, month) in
+ * order and decides each exactly as tollgate_admit() would if they ran one
+ * after the other: quota (+1, given back on a refusal), the month's grant
+ * (once, kept even if the call that triggered it is refused), the balance
+ * check, the key's monthly cap, the charge and its ledger row with the
+ * balance after it. The rows are locked once (quota counter first, then the
+ * credit account, then key_spend rows: the order tollgate_admit() and the
+ * refund path use, so old and new replicas cannot deadlock during a rolling
+ * upgrade) and written once at the end; the ledger rows are inserted in call
+ * order. A key with no cap never reads key_spend (its spend is added once).
+ * One difference no reader can see: tollgate_admit() left a key_spend row of 0
+ * behind a refused cap check; this function writes key_spend only for charges
+ * (a missing row already reads as 0 everywhere).
+ *
+ * tollgate_admit() stays: replicas of the previous version call it until
+ * they are replaced.
+ */
+export class AdmitBatch1764835200000 implements MigrationInterface {
+  name = 'AdmitBatch1764835200000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(ADMIT_MANY_SQL);
   }
 
   async down(q: QueryRunner): Promise<void> {

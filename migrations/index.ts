@@ -7,6 +7,7 @@ import { AdmitFunction1764662400000 } from './1764662400000-AdmitFunction';
 import { KeyCreditCap1764748800000 } from './1764748800000-KeyCreditCap';
 import { AdmitBatch1764835200000 } from './1764835200000-AdmitBatch';
 import { KeyHashLookupIndex1764921600000 } from './1764921600000-KeyHashLookupIndex';
+import { KeySpendByLineage1765008000000 } from './1765008000000-KeySpendByLineage';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -22,4 +23,5 @@ export const MIGRATIONS = [
   KeyCreditCap1764748800000,
   AdmitBatch1764835200000,
   KeyHashLookupIndex1764921600000,
+  KeySpendByLineage1765008000000,
 ];

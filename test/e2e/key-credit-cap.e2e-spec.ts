@@ -125,6 +125,43 @@ describe('Per-key monthly credit cap (e2e)', () => {
     expect(await balance(admin)).toBe(998);
   });
 
+  it('a rotation carries on the month\'s spend: the successor does not get the cap again, and both secrets share it during the grace period', async () => {
+    const { admin } = await tenant();
+    const key = await createKey(t, admin, { monthly_credit_cap: 3 });
+    expect((await call(key.token)).status).toBe(200);
+    expect((await call(key.token)).status).toBe(200);
+    const rotated = await t.request({ method: 'POST', url: `/api/v1/api-keys/${key.id}/rotate`, token: admin, body: { grace_period_seconds: 300 } });
+    expect(rotated.status).toBe(201);
+    expect(rotated.body.monthly_credit_cap).toBe(3);
+    // One credit left for the chain: the new secret takes it, then both are refused.
+    expect((await call(rotated.body.token)).status).toBe(200);
+    const refusedNew = await call(rotated.body.token);
+    expect(refusedNew.status).toBe(402);
+    expect(refusedNew.body).toMatchObject({ code: 'insufficient_credits', key_cap: 3 });
+    expect((await call(key.token)).status).toBe(402);
+    // Rotating again (grace 0) does not reset it either.
+    const again = await t.request({ method: 'POST', url: `/api/v1/api-keys/${rotated.body.id}/rotate`, token: admin, body: { grace_period_seconds: 0 } });
+    expect(again.status).toBe(201);
+    expect((await call(again.body.token)).status).toBe(402);
+    const ledger = await t.request({ method: 'GET', url: '/api/v1/credits/transactions?limit=100', token: admin });
+    const charges = ledger.body.data.filter((r: { type: string }) => r.type === 'charge');
+    expect(charges).toHaveLength(3);
+    // The ledger names the key that called; the spend is the chain's, on its first key.
+    expect(charges.filter((r: { key_id: string }) => r.key_id === rotated.body.id)).toHaveLength(1);
+    expect(await spent(key.id)).toBe(3);
+    expect(await spent(rotated.body.id)).toBe(0);
+  });
+
+  it('an upstream failure of a rotated key is refunded on its chain\'s spend', async () => {
+    const { admin } = await tenant();
+    const key = await createKey(t, admin, { monthly_credit_cap: 1 });
+    const rotated = await t.request({ method: 'POST', url: `/api/v1/api-keys/${key.id}/rotate`, token: admin, body: { grace_period_seconds: 0 } });
+    expect((await call(rotated.body.token, 'fake__boom', {})).status).toBe(502);
+    expect(await spent(key.id)).toBe(0);
+    expect((await call(rotated.body.token)).status).toBe(200);
+    expect(await spent(key.id)).toBe(1);
+  });
+
   it('PATCH sets, raises and lifts (null) the cap at once; audited', async () => {
     const { id, admin } = await tenant();
     const key = await createKey(t, admin);

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -422,6 +424,23 @@ describe('OAuth 2.1 resource server for MCP clients (A5) and discovery (A6) (e2e
       expect(res.headers['retry-after']).toBeDefined();
     } finally {
       await down.close();
+    }
+  });
+
+  it('an agent of a tenant Tollgate has never seen calls a tool shared with every tenant (UPSTREAMS_FILE "*"): the tenant is created, charged on its own ledger', async () => {
+    const file = join(process.env.DATA_DIR!, `oauth-upstreams-${randomUUID()}.json`);
+    writeFileSync(file, JSON.stringify([{ tenant_id: '*', name: 'shared', url: fake.url, timeout_ms: 10000 }]));
+    const app = await createTestApp({ OAUTH_ISSUER: as.issuer, UPSTREAMS_FILE: file });
+    try {
+      const fresh = uniqueTenant('oauth-new');
+      const bearer = jwks.sign({ iss: as.issuer, aud: RESOURCE, sub: 'nina', tenant_id: fresh, scope: 'mcp:tools' }, { alg: 'RS256' });
+      const res = await app.request({ method: 'POST', url: '/api/v1/mcp/tools/shared__echo/call', token: bearer, body: { arguments: { message: 'hi' } } });
+      expect(res.status).toBe(200);
+      expect(await app.db.query(`SELECT plan FROM tenants WHERE id = $1`, [fresh])).toEqual([{ plan: 'free' }]);
+      const charges = await app.db.query(`SELECT count(*)::int AS n FROM credit_transactions WHERE tenant_id = $1 AND type = 'charge'`, [fresh]);
+      expect(charges).toEqual([{ n: 1 }]);
+    } finally {
+      await app.close();
     }
   });
 });

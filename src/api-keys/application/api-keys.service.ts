@@ -197,7 +197,8 @@ export class APIKeysService {
     const scope = cmd.permissionScope === undefined ? undefined : PermissionScope.parse(cmd.permissionScope);
     if (scope) this.assertWithinCreatorScope(principal, scope);
     // Evicted again after commit: a verification racing the transaction cannot keep the old state cached.
-    return this.afterCommitEvict([id], () => this.uow.run(async (tx) => {
+    const evicted = [id];
+    return this.afterCommitEvict(evicted, () => this.uow.run(async (tx) => {
       const key = await this.lockOwned(principal, id, tx);
       const now = this.clock.now();
       if (key.status(now) === 'revoked') throw new DomainError('invalid_state', 'A revoked API key cannot be changed.');
@@ -241,6 +242,11 @@ export class APIKeysService {
         });
       }
       if (toggled) await this.record(principal, request, toggled, key, tx, {});
+      // The keys this one replaced follow it: disabled or re-scoped, it ends their grace period (their
+      // secrets would otherwise keep the access just taken away from this one).
+      if (toggled === 'api_key.disabled' || scope !== undefined) {
+        await this.retirePredecessors(principal, request, key, 'end_grace', toggled === 'api_key.disabled' ? 'successor_disabled' : 'successor_rescoped', tx, evicted);
+      }
       return key;
     }));
   }
@@ -256,17 +262,9 @@ export class APIKeysService {
       await this.keys.update(key, tx);
       this.cache.evict(key.id);
       await this.record(principal, request, 'api_key.revoked', key, tx, {});
-      // Revoking a rotated key also ends its predecessor's grace period: no secret of it may outlive the revocation.
-      if (key.rotatedFromId) {
-        const previous = await this.keys.findByIdForUpdate(key.tenantId, key.rotatedFromId, tx);
-        if (previous && previous.status(now) !== 'revoked' && previous.graceUntil && previous.graceUntil.getTime() > now.getTime()) {
-          previous.revoke(now);
-          await this.keys.update(previous, tx);
-          this.cache.evict(previous.id);
-          evicted.push(previous.id);
-          await this.record(principal, request, 'api_key.revoked', previous, tx, { reason: 'successor_revoked', successor_id: key.id });
-        }
-      }
+      // Revoking a rotated key also revokes the keys it replaced that are still in their grace period,
+      // all along its rotation chain: no secret of it may outlive the revocation.
+      await this.retirePredecessors(principal, request, key, 'revoke', 'successor_revoked', tx, evicted);
     }));
   }
 
@@ -282,10 +280,14 @@ export class APIKeysService {
       ]);
     }
     const { token, hash } = this.secrets.mint();
-    return this.afterCommitEvict([id], () => this.uow.run(async (tx) => {
+    const evicted = [id];
+    return this.afterCommitEvict(evicted, () => this.uow.run(async (tx) => {
       const previous = await this.lockOwned(principal, id, tx);
       const now = this.clock.now();
       const next = previous.rotate({ id: randomUUID(), keyHash: hash, start: token.start }, gracePeriodSeconds, now);
+      // At most two secrets of a chain work at once: rotating a key ends the grace period of the keys it
+      // replaced (so rotations cannot pile up live secrets, each with its own rate-limit windows).
+      await this.retirePredecessors(principal, request, previous, 'end_grace', 'rotated_again', tx, evicted);
       // The old row leaves the live-name index (grace_until set) before the successor takes the name.
       await this.keys.update(previous, tx);
       await this.keys.insert(next, tx);
@@ -351,6 +353,40 @@ export class APIKeysService {
         return { key, disabled };
       }),
     );
+  }
+
+  /**
+   * The keys `key` replaced (its rotation chain) that still work in their
+   * grace period: revoked, or their grace period ended now (they are then
+   * `expired`), each with its audit event. Their ids join `evicted`.
+   */
+  private async retirePredecessors(
+    principal: Principal,
+    request: RequestMeta,
+    key: APIKey,
+    how: 'revoke' | 'end_grace',
+    reason: string,
+    tx: TransactionContext,
+    evicted: string[],
+  ): Promise<void> {
+    if (key.rotatedFromId === null) return;
+    const now = this.clock.now();
+    for (const previous of await this.keys.ancestorsForUpdate(key.tenantId, key.id, tx)) {
+      if (!previous.inGrace(now)) continue;
+      if (how === 'revoke') previous.revoke(now);
+      else previous.endGrace(now);
+      await this.keys.update(previous, tx);
+      this.cache.evict(previous.id);
+      evicted.push(previous.id);
+      await (how === 'revoke'
+        ? this.record(principal, request, 'api_key.revoked', previous, tx, { reason, successor_id: key.id })
+        : this.record(principal, request, 'api_key.updated', previous, tx, {
+            changed: ['grace_until'],
+            grace_until: previous.graceUntil?.toISOString() ?? null,
+            reason,
+            successor_id: key.id,
+          }));
+    }
   }
 
   /** After the transaction, the keys are evicted here and on every replica (InvalidationBus). */

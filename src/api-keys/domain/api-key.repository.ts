@@ -22,8 +22,14 @@ export abstract class APIKeyRepository {
   /** Row-locks the key until `tx` ends (state changes are read-modify-write). */
   abstract findByIdForUpdate(tenantId: string, id: string, tx: TransactionContext): Promise<APIKey | null>;
   abstract findByHash(keyHash: string): Promise<APIKey | null>;
+  /** The keys `id` replaced by rotation, and the keys those replaced, and so on (newest first), row-locked until `tx` ends. */
+  abstract ancestorsForUpdate(tenantId: string, id: string, tx: TransactionContext): Promise<APIKey[]>;
   abstract list(filter: APIKeyListFilter, limit: number, after?: APIKeyCursor): Promise<APIKey[]>;
-  /** Keys of the tenant that are active or disabled (count toward the plan's limit). */
+  /**
+   * Keys of the tenant that are active or disabled and not rotated away (they
+   * count toward the plan's limit). A key in its rotation grace period is being
+   * replaced by its successor, which counts: a rotation never hits the limit.
+   */
   abstract countLive(tenantId: string, now: Date, tx?: TransactionContext): Promise<number>;
   /** Throws DuplicateKeyNameError when a live key of the tenant has the same name. */
   abstract insert(key: APIKey, tx?: TransactionContext): Promise<void>;

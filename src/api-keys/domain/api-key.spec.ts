@@ -246,10 +246,34 @@ describe('APIKey.rotate', () => {
       graceUntil: null,
       metadata: { m: 1 },
       monthlyCreditCap: 7,
+      lineageId: 'key_1',
       createdAt: at(10),
       updatedAt: at(10),
       createdBy: 'usr_admin',
     });
+  });
+
+  it('the successor of a successor keeps the first key as its lineage (the cap counts the chain)', () => {
+    const first = APIKey.restore(props());
+    expect(first.lineageId).toBe('key_1');
+    const second = first.rotate(next, 60, at(10));
+    const third = second.rotate({ id: 'key_3', keyHash: 'h3', start: 'tg_live_abcd' }, 60, at(20));
+    expect([second.lineageId, third.lineageId]).toEqual(['key_1', 'key_1']);
+  });
+
+  it('endGrace ends a running grace period only', () => {
+    const old = APIKey.restore(props());
+    old.rotate(next, 60, at(10));
+    expect(old.inGrace(at(20))).toBe(true);
+    expect(old.endGrace(at(20))).toBe(true);
+    expect(old.graceUntil).toEqual(at(20));
+    expect(old.status(at(20))).toBe('expired');
+    expect(old.inGrace(at(20))).toBe(false);
+    expect(old.endGrace(at(30))).toBe(false);
+    expect(old.graceUntil).toEqual(at(20));
+    expect(APIKey.restore(props()).endGrace(at(5))).toBe(false);
+    const revoked = APIKey.restore(props({ graceUntil: at(100), revokedAt: at(1) }));
+    expect(revoked.inGrace(at(5))).toBe(false);
   });
 
   it('grace 0 kills the old key immediately', () => {

@@ -24,6 +24,12 @@ export interface APIKeyProps {
   metadata: Record<string, unknown>;
   /** Most credits this key may spend per calendar month (UTC); null = no cap beyond the tenant's balance. */
   monthlyCreditCap: number | null;
+  /**
+   * The first key of this key's rotation chain (absent: this key's own id).
+   * The monthly credit cap counts the chain's spend: a rotation carries on
+   * the month's spend, it does not start the cap again.
+   */
+  lineageId?: string;
   createdAt: Date;
   updatedAt: Date;
   createdBy: string;
@@ -143,6 +149,20 @@ export class APIKey {
   get updatedAt(): Date { return this.props.updatedAt; }
   get createdBy(): string { return this.props.createdBy; }
   get monthlyCreditCap(): number | null { return this.props.monthlyCreditCap; }
+  get lineageId(): string { return this.props.lineageId ?? this.props.id; }
+
+  /** Rotated away, and its grace period still running: its secret works, on borrowed time. */
+  inGrace(now: Date): boolean {
+    return this.props.graceUntil !== null && !reached(this.props.graceUntil, now) && this.props.revokedAt === null;
+  }
+
+  /** Ends the rotation grace period now (the key is then `expired`); false when it was not in grace. */
+  endGrace(now: Date): boolean {
+    if (!this.inGrace(now)) return false;
+    this.props.graceUntil = new Date(now.getTime());
+    this.stamp(now);
+    return true;
+  }
 
   /** Precedence: revoked > expired (expiry or end of rotation grace) > disabled > active. */
   status(now: Date): APIKeyStatus {
@@ -248,6 +268,7 @@ export class APIKey {
       graceUntil: null,
       metadata: { ...this.props.metadata },
       monthlyCreditCap: this.props.monthlyCreditCap,
+      lineageId: this.lineageId,
       createdAt: new Date(now.getTime()),
       updatedAt: new Date(now.getTime()),
       createdBy: this.props.createdBy,

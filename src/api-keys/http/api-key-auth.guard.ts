@@ -10,6 +10,7 @@ import { bearerChallenge, McpResourcePath, metadataUrlFor } from '../../oauth/do
 import { AUTH_FAILURES_PER_MINUTE, AuthFailureLimiter } from '../../plans/infrastructure/auth-failure-limiter';
 import type { ProblemCode } from '../../shared/domain/domain-error';
 import { HttpProblem } from '../../shared/http/http-problem';
+import { TenantsService } from '../../tenants/application/tenants.service';
 import { KeyVerifier } from '../application/key-verifier';
 import { APIKeyToken } from '../domain/api-key-token';
 
@@ -54,6 +55,7 @@ export class APIKeyAuthGuard implements CanActivate {
     private readonly failures: AuthFailureLimiter,
     private readonly oauth: OAuthTokenVerifier,
     private readonly events: AuthEventsRecorder,
+    private readonly tenants: TenantsService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -89,7 +91,12 @@ export class APIKeyAuthGuard implements CanActivate {
 
   private async authenticateOAuth(request: AgentRequest, token: string): Promise<AgentPrincipal> {
     const result = await this.oauth.verify(token);
-    if (result.ok) return result.principal;
+    if (result.ok) {
+      // A tenant may first appear through an agent's token (an operator upstream shared with every
+      // tenant): its quota and credit rows need the tenant row. Known tenants cost a Set lookup.
+      await this.tenants.ensureExists(result.principal.tenantId);
+      return result.principal;
+    }
     if (result.code === 'insufficient_scope') {
       this.events.authzDenied({
         tenantId: result.tenantId,

@@ -120,7 +120,7 @@ export class APIKeysController {
   @Post(':id/rotate')
   @ApiOperation({ summary: 'Rotate: a new secret; the previous key works for the grace period' })
   @ApiCreatedResponse({ type: RotatedAPIKeyResponseDto, description: 'The new key with its secret (shown once) and the previous key.' })
-  @ApiProblems(...BODY_PROBLEMS, 'not_found', 'invalid_state', 'key_limit_reached')
+  @ApiProblems(...BODY_PROBLEMS, 'not_found', 'invalid_state')
   @Header('Cache-Control', 'no-store')
   async rotate(
     @CurrentPrincipal() p: Principal,

@@ -22,6 +22,8 @@ export class APIKeyOrmEntity {
   @Column('jsonb') metadata: Record<string, any>;
   /** bigint: the driver returns a string; the repository maps it to a number. */
   @Column('bigint', { name: 'monthly_credit_cap', nullable: true }) monthlyCreditCap: string | number | null;
+  /** The first key of the rotation chain (migrations/…-KeySpendByLineage.ts); NULL on rows of older versions: the key's own id. */
+  @Column('uuid', { name: 'lineage_id', nullable: true }) lineageId: string | null;
   @Column('text', { name: 'created_by' }) createdBy: string;
   @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
   @Column('timestamptz', { name: 'updated_at' }) updatedAt: Date;

@@ -11,11 +11,22 @@ import { APIKeyOrmEntity } from './api-key.orm-entity';
 const UNIQUE_VIOLATION = '23505';
 
 /** Columns aliased to APIKeyOrmEntity's property names, so toDomain() reads the row as it reads an entity. */
-const FIND_BY_HASH = `SELECT id, tenant_id AS "tenantId", user_id AS "userId", name, key_hash AS "keyHash", start,
+const COLUMNS = `id, tenant_id AS "tenantId", user_id AS "userId", name, key_hash AS "keyHash", start,
     permission_scope AS "permissionScope", enabled, expires_at AS "expiresAt", revoked_at AS "revokedAt",
     last_used_at AS "lastUsedAt", rotated_from AS "rotatedFrom", grace_until AS "graceUntil", metadata,
-    monthly_credit_cap AS "monthlyCreditCap", created_by AS "createdBy", created_at AS "createdAt", updated_at AS "updatedAt"
-  FROM api_keys WHERE key_hash = $1`;
+    monthly_credit_cap AS "monthlyCreditCap", lineage_id AS "lineageId", created_by AS "createdBy", created_at AS "createdAt", updated_at AS "updatedAt"`;
+
+const FIND_BY_HASH = `SELECT ${COLUMNS} FROM api_keys WHERE key_hash = $1`;
+
+/** The keys `$2` replaced, and the keys those replaced, ... (its rotation chain, newest first), locked. */
+const ANCESTORS_FOR_UPDATE = `WITH RECURSIVE chain(id, depth) AS (
+    SELECT rotated_from, 1 FROM api_keys WHERE tenant_id = $1 AND id = $2 AND rotated_from IS NOT NULL
+    UNION ALL
+    SELECT k.rotated_from, c.depth + 1 FROM api_keys k JOIN chain c ON k.id = c.id
+     WHERE k.tenant_id = $1 AND k.rotated_from IS NOT NULL AND c.depth < 10000
+  )
+  SELECT ${COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id IN (SELECT id FROM chain)
+  ORDER BY created_at DESC, id DESC FOR UPDATE`;
 
 @Injectable()
 export class TypeOrmAPIKeyRepository extends APIKeyRepository {
@@ -87,13 +98,18 @@ export class TypeOrmAPIKeyRepository extends APIKeyRepository {
     return rows.map(toDomain);
   }
 
+  async ancestorsForUpdate(tenantId: string, id: string, tx: TransactionContext): Promise<APIKey[]> {
+    const rows: APIKeyOrmEntity[] = await managerOf(this.dataSource, tx).query(ANCESTORS_FOR_UPDATE, [tenantId, id]);
+    return rows.map(toDomain);
+  }
+
   async countLive(tenantId: string, now: Date, tx?: TransactionContext): Promise<number> {
     return this.repo(managerOf(this.dataSource, tx))
       .createQueryBuilder('k')
       .where('k.tenant_id = :tenantId', { tenantId })
       .andWhere('k.revoked_at IS NULL')
       .andWhere('(k.expires_at IS NULL OR k.expires_at > :now)', { now })
-      .andWhere('(k.grace_until IS NULL OR k.grace_until > :now)', { now })
+      .andWhere('k.grace_until IS NULL')
       .getCount();
   }
 
@@ -150,6 +166,7 @@ function toDomain(row: APIKeyOrmEntity): APIKey {
     graceUntil: row.graceUntil,
     metadata: row.metadata,
     monthlyCreditCap: row.monthlyCreditCap === null || row.monthlyCreditCap === undefined ? null : Number(row.monthlyCreditCap),
+    ...(row.lineageId ? { lineageId: row.lineageId } : {}),
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
     createdBy: row.createdBy,
@@ -174,6 +191,7 @@ function toRow(key: APIKey): APIKeyOrmEntity {
     graceUntil: p.graceUntil,
     metadata: p.metadata,
     monthlyCreditCap: p.monthlyCreditCap,
+    lineageId: key.lineageId,
     createdBy: p.createdBy,
     createdAt: p.createdAt,
     updatedAt: p.updatedAt,

@@ -101,7 +101,9 @@ export class TypeOrmCreditLedgerRepository extends CreditLedgerRepository {
 
   async unspend(keyId: string, period: Date, amount: number, tx: TransactionContext): Promise<void> {
     await managerOf(this.ds, tx).query(
-      `UPDATE key_spend SET credits = GREATEST(credits - $3, 0) WHERE key_id = $1 AND period = $2`,
+      // The spend of a key's rotation chain (lineage_id; migrations/…-KeySpendByLineage.ts); an OAuth subject's is its own.
+      `UPDATE key_spend SET credits = GREATEST(credits - $3, 0)
+        WHERE key_id = coalesce((SELECT a.lineage_id FROM api_keys a WHERE a.id = $1), $1) AND period = $2`,
       [keyId, day(period), amount],
     );
   }
