@@ -7,7 +7,7 @@ import type { SubscriptionsService } from '../application/subscriptions.service'
 import type { Plan } from '../domain/plan';
 import { MemoryThrottlerStorage } from '../infrastructure/memory-throttler.storage';
 import type { LimitWindow, MultiWindowResult } from '../infrastructure/multi-window-limiter';
-import { AgentThrottlerGuard } from './agent-throttler.guard';
+import { AgentThrottlerGuard, requestHits } from './agent-throttler.guard';
 
 /** As configured in plans.module.ts. */
 const THROTTLERS = {
@@ -80,9 +80,9 @@ describe('AgentThrottlerGuard', () => {
     expect(planFor).toHaveBeenCalledWith('tenant-1');
     expect(storage.calls).toEqual([
       [
-        { name: 'minute', key: 'tg:rl:minute:key:tenant-1:key-1', ttlMs: 60_000, limit: 10, blockDurationMs: 60_000 },
-        { name: 'tool_call', key: 'tg:rl:tool_call:key:tenant-1:key-1', ttlMs: 60_000, limit: 5, blockDurationMs: 60_000 },
-        { name: 'hour', key: 'tg:rl:hour:key:tenant-1:key-1', ttlMs: 3_600_000, limit: 100, blockDurationMs: 3_600_000 },
+        { name: 'minute', key: 'tg:rl:minute:key:tenant-1:key-1', ttlMs: 60_000, limit: 10, blockDurationMs: 60_000, hits: 1 },
+        { name: 'tool_call', key: 'tg:rl:tool_call:key:tenant-1:key-1', ttlMs: 60_000, limit: 5, blockDurationMs: 60_000, hits: 1 },
+        { name: 'hour', key: 'tg:rl:hour:key:tenant-1:key-1', ttlMs: 3_600_000, limit: 100, blockDurationMs: 3_600_000, hits: 1 },
       ],
     ]);
   });
@@ -169,6 +169,101 @@ describe('AgentThrottlerGuard', () => {
     const elsewhere = await guard.limitKey('tenant-b', 'subject-1', false);
     expect(elsewhere.blocked).toBe(false);
     expect(elsewhere.remaining).toBe(9);
+  });
+
+  describe('JSON-RPC batches: one hit per message', () => {
+    const rpc = (id: number | string | undefined, method?: string) => ({ jsonrpc: '2.0', ...(id === undefined ? {} : { id }), ...(method ? { method } : {}) });
+    const mcp = (body: unknown) => request({ method: 'POST', url: '/mcp', body });
+    const calls = (n: number) => Array.from({ length: n }, (_, i) => rpc(i + 1, 'tools/call'));
+
+    const post = (body: unknown, url = '/mcp') => ({ method: 'POST', url, body });
+    it.each([
+      ['a GET without a body', { method: 'GET', url: '/api/v1/mcp/tools', body: undefined }, { requests: 1, toolCalls: 0 }],
+      ["the REST mirror's /call", post({ arguments: {} }, '/api/v1/mcp/tools/fake__echo/call?x=1'), { requests: 1, toolCalls: 1 }],
+      ['one tools/call', post(rpc(1, 'tools/call')), { requests: 1, toolCalls: 1 }],
+      ['one tools/list', post(rpc('a', 'tools/list')), { requests: 1, toolCalls: 0 }],
+      ['a lone notification', post(rpc(undefined, 'notifications/initialized')), { requests: 1, toolCalls: 0 }],
+      ['the review batch: 100 tools/call', post(calls(100)), { requests: 100, toolCalls: 100 }],
+      [
+        'a mixed batch: 3 tools/call, a tools/list, a ping, a notification, a response, junk',
+        post([...calls(3), rpc(10, 'tools/list'), rpc(0, 'ping'), rpc(undefined, 'notifications/cancelled'), { jsonrpc: '2.0', id: 7, result: {} }, null, 5, 'x']),
+        { requests: 5, toolCalls: 3 },
+      ],
+      ['a tools/call without an id (ignored by the server, counted as a tool call all the same)', post([rpc(undefined, 'tools/call')]), { requests: 1, toolCalls: 1 }],
+      ['an empty batch', post([]), { requests: 1, toolCalls: 0 }],
+      ['a body that is no JSON-RPC', post('hello'), { requests: 1, toolCalls: 0 }],
+    ])('%s', (_label, req, expected) => {
+      expect(requestHits(req)).toEqual(expected);
+    });
+
+    it('puts the counts in the one storage call: requests in minute and hour, tool calls in tool_call', async () => {
+      const storage = new FakeStorage((w) => ({ blockedIndex: -1, records: w.map((x) => rec(x.hits ?? 1)) }));
+      const { guard } = await setup(storage, { ...plan(50), rateLimits: { perMinute: 100, perHour: 1_000, toolCallsPerMinute: 50 } });
+      const { context, headers } = mcp([...calls(7), rpc(8, 'tools/list'), rpc(undefined, 'notifications/initialized')]);
+      await expect(guard.canActivate(context)).resolves.toBe(true);
+      expect(storage.calls).toEqual([
+        [
+          expect.objectContaining({ name: 'minute', limit: 100, hits: 8 }),
+          expect.objectContaining({ name: 'tool_call', limit: 50, hits: 7 }),
+          expect.objectContaining({ name: 'hour', limit: 1_000, hits: 8 }),
+        ],
+      ]);
+      expect(headers['X-RateLimit-Limit']).toBe('50');
+      expect(headers['X-RateLimit-Remaining']).toBe('43');
+    });
+
+    it('with the in-process storage: Remaining drops by the batch size; a batch that does not fit is refused whole, uncounted after its window', async () => {
+      const storage = new MemoryThrottlerStorage();
+      const { guard } = await setup(storage, { ...plan(5), rateLimits: { perMinute: 20, perHour: 100, toolCallsPerMinute: 5 } });
+      const first = mcp(calls(3));
+      await expect(guard.canActivate(first.context)).resolves.toBe(true);
+      expect(first.headers).toMatchObject({ 'X-RateLimit-Limit': '5', 'X-RateLimit-Remaining': '2' });
+
+      // 3 tool calls with 2 left: 429 for the whole batch, with the batch named in the detail.
+      const err = await guard.canActivate(mcp(calls(3)).context).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(HttpProblem);
+      expect(err).toMatchObject({ code: 'rate_limited', details: { window: 'tool_call', quota_info: { limit: 5, used: 5, remaining: 0 } } });
+      expect((err as HttpProblem).message).toMatch(/^Rate limit of 5 requests per tool_call for this key \(plan "p"\) exceeded: this JSON-RPC batch counts 3 and is refused whole; retry in \d+ s\.$/);
+      expect((err as HttpProblem).headers).toMatchObject({ 'X-RateLimit-Remaining': '0' });
+
+      // minute (before tool_call) counted both batches (6), tool_call counted them (6), hour (after it) only the first (3).
+      expect((await storage.increment('tg:rl:minute:key:tenant-1:key-1', 60_000, 20, 60_000, 'minute')).totalHits).toBe(7);
+      expect((await storage.increment('tg:rl:tool_call:key:tenant-1:key-1', 60_000, 5, 60_000, 'tool_call')).totalHits).toBe(7);
+      expect((await storage.increment('tg:rl:hour:key:tenant-1:key-1', 3_600_000, 100, 3_600_000, 'hour')).totalHits).toBe(4);
+      storage.onApplicationShutdown();
+    });
+
+    it('a batch larger than a limit is refused even on a fresh key, and says it never fits', async () => {
+      const storage = new MemoryThrottlerStorage();
+      const { guard } = await setup(storage, { ...plan(30), rateLimits: { perMinute: 60, perHour: 1_000, toolCallsPerMinute: 30 } });
+      await expect(guard.canActivate(mcp(calls(100)).context)).rejects.toMatchObject({
+        code: 'rate_limited',
+        message: expect.stringContaining('this JSON-RPC batch counts 100 and is refused whole (a batch counting more than 60 never fits: split it)'),
+        details: { window: 'minute', quota_info: { limit: 60, used: 60, remaining: 0 } },
+      });
+      storage.onApplicationShutdown();
+    });
+
+    it('limitKey (the /keys/verify path) still counts one request', async () => {
+      const storage = new FakeStorage((w) => ({ blockedIndex: -1, records: w.map(() => rec(1)) }));
+      const { guard } = await setup(storage, plan(5));
+      await guard.limitKey('tenant-1', 'key-1', false);
+      await guard.limitKey('tenant-1', 'key-1', true);
+      expect(storage.calls.map((c) => c.map((w) => [w.name, w.hits]))).toEqual([
+        [
+          ['minute', 1],
+          ['hour', 1],
+        ],
+        [
+          ['minute', 1],
+          ['tool_call', 1],
+          ['hour', 1],
+        ],
+      ]);
+    });
   });
 
   it('must run after the API-key guard', async () => {

@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { MemoryThrottlerStorage } from './memory-throttler.storage';
-import { hitSequentially } from './multi-window-limiter';
+import { hitSequentially, type LimitWindow } from './multi-window-limiter';
 
 describe('MemoryThrottlerStorage', () => {
   afterEach(() => jest.useRealTimers());
@@ -91,5 +92,87 @@ describe('MemoryThrottlerStorage.hitAll (several windows of one request)', () =>
     expect(await multi.hitAll([])).toEqual({ blockedIndex: -1, records: [] });
     multi.onApplicationShutdown();
     single.onApplicationShutdown();
+  });
+});
+
+describe('MemoryThrottlerStorage.hitAll with weights (a JSON-RPC batch: N hits in a window)', () => {
+  afterEach(() => jest.useRealTimers());
+
+  const windows = (key: string, hits: [number, number, number]): LimitWindow[] => [
+    { name: 'minute', key: `${key}:minute`, ttlMs: 60_000, limit: 10, blockDurationMs: 60_000, hits: hits[0] },
+    { name: 'tool_call', key: `${key}:tool_call`, ttlMs: 60_000, limit: 5, blockDurationMs: 60_000, hits: hits[1] },
+    { name: 'hour', key: `${key}:hour`, ttlMs: 3_600_000, limit: 100, blockDurationMs: 3_600_000, hits: hits[2] },
+  ];
+
+  it('counts N per window; a request that does not fit a window is refused whole and not counted after it', async () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    const s = new MemoryThrottlerStorage();
+    expect(await s.hitAll(windows('k', [4, 3, 4]))).toEqual({
+      blockedIndex: -1,
+      records: [
+        { totalHits: 4, timeToExpire: 60, isBlocked: false, timeToBlockExpire: 0 },
+        { totalHits: 3, timeToExpire: 60, isBlocked: false, timeToBlockExpire: 0 },
+        { totalHits: 4, timeToExpire: 3600, isBlocked: false, timeToBlockExpire: 0 },
+      ],
+    });
+    // 3 more tool calls with 2 left in tool_call: refused (6 > 5), counted there and in minute, not per hour.
+    expect(await s.hitAll(windows('k', [3, 3, 3]))).toEqual({
+      blockedIndex: 1,
+      records: [
+        { totalHits: 7, timeToExpire: 60, isBlocked: false, timeToBlockExpire: 0 },
+        { totalHits: 6, timeToExpire: 60, isBlocked: true, timeToBlockExpire: 60 },
+      ],
+    });
+    expect(await s.increment('k:hour', 3_600_000, 100, 3_600_000, 'hour')).toMatchObject({ totalHits: 5, isBlocked: false });
+    s.onApplicationShutdown();
+  });
+
+  it('exactly fills a window (totalHits = limit passes), and a weight above the limit never passes, even on a fresh window', async () => {
+    jest.useFakeTimers({ now: 2_000_000 });
+    const s = new MemoryThrottlerStorage();
+    expect(await s.hitAll([{ ...windows('f', [1, 1, 1])[1], hits: 5 }])).toMatchObject({ blockedIndex: -1, records: [{ totalHits: 5, isBlocked: false }] });
+    expect(await s.hitAll([{ ...windows('g', [1, 1, 1])[1], hits: 6 }])).toMatchObject({ blockedIndex: 0, records: [{ totalHits: 6, isBlocked: true, timeToBlockExpire: 60 }] });
+    // The block over: a fresh window, and the same oversized request is refused again.
+    jest.setSystemTime(2_000_000 + 60_001);
+    expect(await s.hitAll([{ ...windows('g', [1, 1, 1])[1], hits: 6 }])).toMatchObject({ blockedIndex: 0, records: [{ totalHits: 6, isBlocked: true }] });
+    s.onApplicationShutdown();
+  });
+
+  it('refuses hits that are not a positive integer', async () => {
+    const s = new MemoryThrottlerStorage();
+    for (const hits of [0, -1, 1.5, Number.NaN]) await expect(s.hitAll([{ ...windows('x', [1, 1, 1])[0], hits }])).rejects.toThrow(RangeError);
+    s.onApplicationShutdown();
+  });
+
+  it('gives the same records as N increments per window in a row (hitSequentially), on any schedule', async () => {
+    const step = fc.record({
+      advanceMs: fc.integer({ min: 0, max: 40_000 }),
+      hits: fc.tuple(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 12 })),
+      toolCall: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 30 }), async (steps) => {
+        let now = 5_000_000;
+        jest.useFakeTimers({ now });
+        const multi = new MemoryThrottlerStorage();
+        const single = new MemoryThrottlerStorage();
+        try {
+          for (const { advanceMs, hits, toolCall } of steps) {
+            now += advanceMs;
+            jest.setSystemTime(now);
+            const w = windows('p', hits).filter((x) => toolCall || x.name !== 'tool_call');
+            const r = await multi.hitAll(w);
+            expect(r).toEqual(await hitSequentially(single, w));
+            // The first window always counts the request's hits (however the reference counts them).
+            expect(r.records[0].totalHits).toBeGreaterThanOrEqual(hits[0]);
+          }
+        } finally {
+          multi.onApplicationShutdown();
+          single.onApplicationShutdown();
+          jest.useRealTimers();
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });

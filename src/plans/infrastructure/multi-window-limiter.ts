@@ -1,7 +1,7 @@
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
 
-/** One rate-limit window of a request: the arguments of ThrottlerStorage.increment, named. */
+/** One rate-limit window of a request: the arguments of ThrottlerStorage.increment, named, and its weight. */
 export interface LimitWindow {
   /** The throttler's name (minute, tool_call, hour): the `throttlerName` of ThrottlerStorage.increment. */
   name: string;
@@ -9,6 +9,15 @@ export interface LimitWindow {
   ttlMs: number;
   limit: number;
   blockDurationMs: number;
+  /**
+   * How many hits the request counts in this window (a positive integer;
+   * default 1), e.g. the messages of a JSON-RPC batch. N hits are N calls of
+   * the library's `increment` on this window in a row, at the same instant:
+   * all N are counted, and the request is blocked when the last of them is
+   * (totalHits > limit, or the window already blocked), so a request that
+   * does not fit is refused whole, never in part.
+   */
+  hits?: number;
 }
 
 export interface MultiWindowResult {
@@ -23,9 +32,10 @@ export interface MultiWindowResult {
 }
 
 /**
- * Counts one request in several windows at once (one Redis round trip),
- * with the semantics of calling ThrottlerStorage.increment window after
- * window and stopping at the first window that blocks.
+ * Counts one request (of `hits` hits per window) in several windows at once
+ * (one Redis round trip), with the semantics of calling
+ * ThrottlerStorage.increment `hits` times per window, window after window,
+ * and stopping after the first window that blocks.
  */
 export interface MultiWindowLimiter {
   hitAll(windows: readonly LimitWindow[]): Promise<MultiWindowResult>;
@@ -35,12 +45,25 @@ export function isMultiWindowLimiter(storage: unknown): storage is MultiWindowLi
   return typeof (storage as Partial<MultiWindowLimiter> | null)?.hitAll === 'function';
 }
 
-/** The reference semantics: increment window after window, stop at the first that blocks. */
+/** A window's weight: `hits`, 1 when unset; anything but a positive safe integer is a programming error. */
+export function hitsOf(window: LimitWindow): number {
+  const hits = window.hits ?? 1;
+  if (!Number.isSafeInteger(hits) || hits < 1) throw new RangeError(`rate-limit window "${window.name}": hits must be a positive integer, got ${hits}`);
+  return hits;
+}
+
+/**
+ * The reference semantics: per window, `increment` as many times as the
+ * window's hits (the request is blocked in that window when the last one is),
+ * window after window, stopping at the first window that blocks.
+ */
 export async function hitSequentially(storage: ThrottlerStorage, windows: readonly LimitWindow[]): Promise<MultiWindowResult> {
   const records: ThrottlerStorageRecord[] = [];
   for (let i = 0; i < windows.length; i++) {
     const w = windows[i];
-    const record = await storage.increment(w.key, w.ttlMs, w.limit, w.blockDurationMs, w.name);
+    const hits = hitsOf(w);
+    let record!: ThrottlerStorageRecord;
+    for (let n = 0; n < hits; n++) record = await storage.increment(w.key, w.ttlMs, w.limit, w.blockDurationMs, w.name);
     records.push(record);
     if (record.isBlocked) return { blockedIndex: i, records };
   }

@@ -1,7 +1,7 @@
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
 import type Redis from 'ioredis';
-import type { LimitWindow, MultiWindowLimiter, MultiWindowResult } from './multi-window-limiter';
+import { hitsOf, type LimitWindow, type MultiWindowLimiter, type MultiWindowResult } from './multi-window-limiter';
 
 /** The name the script is defined under on the ioredis client (EVAL once per connection, EVALSHA after). */
 const COMMAND = 'tollgateHitWindows';
@@ -11,7 +11,7 @@ const COMMAND = 'tollgateHitWindows';
  * @nest-lab/throttler-storage-redis has no multi-window call: its `increment`
  * runs one EVAL per window, so the sequential guard paid 2–3 round trips per
  * agent request. This script is that library's script (1.2.0,
- * ThrottlerStorageRedisService.getScriptSrc) inside a loop, line for line, on
+ * ThrottlerStorageRedisService.getScriptSrc) inside a loop, line for line for a weight of 1, on
  * the same keys (`{<key>:<throttlerName>}:hits` and `…:blocked`), so counters
  * carry over from single-window calls (and between replicas of different
  * versions during a rolling deploy):
@@ -26,6 +26,20 @@ const COMMAND = 'tollgateHitWindows';
  * New: windows are walked in order and the walk stops at the first blocked
  * window (the later windows are not counted), exactly like awaiting
  * `increment` per window and throwing on the first block.
+ * New: a window's weight (`hits`, the messages of a JSON-RPC batch): INCRBY
+ * instead of INCR, which is the library's `increment` called that many times
+ * in a row on the window, compressed into one step:
+ *   - every hit is counted (refused ones too, as the library counts them);
+ *   - blocked when the window already is, or when totalHits > limit (the
+ *     request is refused whole: its hits do not fit);
+ *   - a block key without a TTL restarts the window with the first hit only;
+ *     the others are counted after it, so a weight above the limit (and > 1)
+ *     blocks the restarted window at once, as the library's next increment
+ *     would (and, when not blocked, reports the next increment's
+ *     timeToBlockExpire, 0, not the restarting one's -1).
+ * With weight 1 every line does what the library's does (tested against it in
+ * test/reliability/redis-limit-script.e2e-spec.ts; weights against the
+ * library called N times in test/e2e/agent-limits-redis.e2e-spec.ts).
  *
  * The keys of one request hash to different slots (their `{…}` tags differ),
  * so this works on a standalone Redis (RedisConnection), not Redis Cluster.
@@ -35,11 +49,12 @@ local out = { -1 }
 for i = 1, #KEYS / 2 do
   local hitKey = KEYS[2 * i - 1]
   local blockKey = KEYS[2 * i]
-  local ttl = tonumber(ARGV[3 * i - 2])
-  local limit = tonumber(ARGV[3 * i - 1])
-  local blockDuration = tonumber(ARGV[3 * i])
+  local ttl = tonumber(ARGV[4 * i - 3])
+  local limit = tonumber(ARGV[4 * i - 2])
+  local blockDuration = tonumber(ARGV[4 * i - 1])
+  local hits = tonumber(ARGV[4 * i])
 
-  local totalHits = redis.call('INCR', hitKey)
+  local totalHits = redis.call('INCRBY', hitKey, hits)
   local timeToExpire = redis.call('PTTL', hitKey)
   if timeToExpire <= 0 then
     redis.call('PEXPIRE', hitKey, ttl)
@@ -58,10 +73,17 @@ for i = 1, #KEYS / 2 do
 
   if isBlocked and timeToBlockExpire <= 0 then
     redis.call('DEL', blockKey)
-    redis.call('SET', hitKey, 1, 'PX', ttl)
-    totalHits = 1
+    redis.call('SET', hitKey, hits, 'PX', ttl)
+    totalHits = hits
     timeToExpire = ttl
     isBlocked = false
+    if hits > 1 and hits > limit then
+      redis.call('SET', blockKey, 1, 'PX', blockDuration)
+      isBlocked = '1'
+      timeToBlockExpire = blockDuration
+    elseif hits > 1 then
+      timeToBlockExpire = 0
+    end
   end
 
   local n = #out
@@ -104,7 +126,7 @@ export class RedisThrottlerStorage extends ThrottlerStorageRedisService implemen
     const args: number[] = [];
     for (const w of windows) {
       keys.push(`{${w.key}:${w.name}}:hits`, `{${w.key}:${w.name}}:blocked`);
-      args.push(w.ttlMs, w.limit, w.blockDurationMs);
+      args.push(w.ttlMs, w.limit, w.blockDurationMs, hitsOf(w));
     }
     const reply = await this.client[COMMAND](keys.length, ...keys, ...args);
     return parseReply(reply, windows.length);
