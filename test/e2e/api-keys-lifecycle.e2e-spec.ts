@@ -1,3 +1,4 @@
+import { APIKeyRepository } from '../../src/api-keys/domain/api-key.repository';
 import { createTestApp, TestApp } from '../support/create-test-app';
 import { createKey, managementToken, uniqueName, uniqueTenant, verifyKey } from '../support/factories';
 
@@ -251,6 +252,38 @@ describe('API key lifecycle (e2e)', () => {
       expect(patch.body.code).toBe('invalid_state');
       expect((await verifyKey(t, admin, { key: k.token })).body.code).toBe('revoked_key');
     });
+
+    it('a key lookup that read the row before the revocation and ends after it does not cache the revoked key', async () => {
+      const { admin } = setup();
+      const key = await createKey(t, admin);
+      const tools = (k: string) => t.request({ method: 'GET', url: '/api/v1/mcp/tools', headers: { 'x-api-key': k } });
+      const repo = t.app.get(APIKeyRepository);
+      const original = repo.findByHash.bind(repo);
+      let gate!: () => void;
+      const gated = new Promise<void>((r) => (gate = r));
+      // The first lookup reads the (active) row, then is held until after the revocation and its eviction.
+      (repo as unknown as { findByHash: APIKeyRepository['findByHash'] }).findByHash = async (h: string) => {
+        const row = await original(h);
+        await gated;
+        return row;
+      };
+      try {
+        const inFlight = tools(key.token);
+        await sleep(100);
+        (repo as unknown as { findByHash: APIKeyRepository['findByHash'] }).findByHash = original;
+        expect((await t.request({ method: 'DELETE', url: `/api/v1/api-keys/${key.id}`, token: admin })).status).toBe(204);
+        gate();
+        // The request that started before the revocation may pass …
+        expect((await inFlight).status).toBe(200);
+        // … but the revoked key is not cached as active: the next request is refused at once.
+        const after = await tools(key.token);
+        expect(after.status).toBe(401);
+        expect(after.body.code).toBe('revoked_key');
+      } finally {
+        gate();
+        delete (repo as unknown as { findByHash?: unknown }).findByHash;
+      }
+    });
   });
 
   describe('rotate', () => {
@@ -306,6 +339,60 @@ describe('API key lifecycle (e2e)', () => {
       expect(twice.body.token).toBeUndefined();
       const [{ n }] = await t.db.query(`SELECT count(*)::int AS n FROM api_keys WHERE rotated_from=$1`, [k.id]);
       expect(n).toBe(1);
+    });
+
+    const rotate = (admin: string, id: string, grace: number) =>
+      t.request({ method: 'POST', url: `/api/v1/api-keys/${id}/rotate`, token: admin, body: { grace_period_seconds: grace } });
+
+    it('at most two secrets of a chain work at once: rotating the successor ends the grace period of the key it replaced', async () => {
+      const { tenant, admin } = setup();
+      const a = await createKey(t, admin);
+      const b = await rotate(admin, a.id, 3600);
+      const c = await rotate(admin, b.body.id, 3600);
+      expect(c.status).toBe(201);
+      expect((await verifyKey(t, admin, { key: a.token })).body).toMatchObject({ valid: false, code: 'expired_key' });
+      expect((await verifyKey(t, admin, { key: b.body.token })).body).toMatchObject({ valid: true });
+      expect((await verifyKey(t, admin, { key: c.body.token })).body).toMatchObject({ valid: true });
+      const [event] = await t.db.query(
+        `SELECT metadata FROM audit_events WHERE tenant_id = $1 AND target_id = $2 AND action = 'api_key.updated'`,
+        [tenant, a.id],
+      );
+      expect(event.metadata).toMatchObject({ changed: ['grace_until'], reason: 'rotated_again', successor_id: b.body.id });
+    });
+
+    it('revoking the newest key revokes every key of its chain still in its grace period', async () => {
+      const { admin } = setup();
+      const a = await createKey(t, admin);
+      const b = await rotate(admin, a.id, 3600);
+      // A chain left by an earlier version: two keys in their grace period at once.
+      const c = await rotate(admin, b.body.id, 3600);
+      await t.db.query(`UPDATE api_keys SET grace_until = now() + interval '1 hour' WHERE id = $1`, [a.id]);
+      expect((await t.request({ method: 'DELETE', url: `/api/v1/api-keys/${c.body.id}`, token: admin })).status).toBe(204);
+      for (const token of [a.token, b.body.token, c.body.token]) {
+        expect((await verifyKey(t, admin, { key: token })).body).toMatchObject({ valid: false, code: 'revoked_key' });
+      }
+    });
+
+    it('disabling or re-scoping the new key ends the grace period of the old one (its secret would keep the access taken away)', async () => {
+      const { admin } = setup();
+      const a = await createKey(t, admin);
+      const b = await rotate(admin, a.id, 3600);
+      expect((await t.request({ method: 'PATCH', url: `/api/v1/api-keys/${b.body.id}`, token: admin, body: { enabled: false } })).status).toBe(200);
+      expect((await verifyKey(t, admin, { key: a.token })).body).toMatchObject({ valid: false, code: 'expired_key' });
+      // Re-enabling the new key does not bring the old secret back.
+      expect((await t.request({ method: 'PATCH', url: `/api/v1/api-keys/${b.body.id}`, token: admin, body: { enabled: true } })).status).toBe(200);
+      expect((await verifyKey(t, admin, { key: a.token })).body).toMatchObject({ valid: false, code: 'expired_key' });
+
+      const x = await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['*'] } });
+      const y = await rotate(admin, x.id, 3600);
+      const narrowed = await t.request({ method: 'PATCH', url: `/api/v1/api-keys/${y.body.id}`, token: admin, body: { permission_scope: { mcp_tool_ids: ['github__*'] } } });
+      expect(narrowed.status).toBe(200);
+      expect((await verifyKey(t, admin, { key: x.token })).body).toMatchObject({ valid: false, code: 'expired_key' });
+      // A rename leaves the old secret its grace period.
+      const p = await createKey(t, admin);
+      const q = await rotate(admin, p.id, 3600);
+      expect((await t.request({ method: 'PATCH', url: `/api/v1/api-keys/${q.body.id}`, token: admin, body: { name: uniqueName('renamed') } })).status).toBe(200);
+      expect((await verifyKey(t, admin, { key: p.token })).body).toMatchObject({ valid: true });
     });
 
     it('rotating a key still in its grace period is 409 as well', async () => {
@@ -459,6 +546,24 @@ describe('API key lifecycle (e2e)', () => {
         body: { name: uniqueName(), permission_scope: { mcp_tool_ids: ['*'] } },
       });
       expect(freed.status).toBe(201);
+    });
+
+    it('a rotation at the limit succeeds (the key in its grace period no longer counts) and leaves the tenant at the limit', async () => {
+      const tenant = uniqueTenant();
+      const admin = managementToken({ tenantId: tenant });
+      const keys = [];
+      for (let i = 0; i < 3; i++) keys.push(await createKey(limited, admin));
+      const rotated = await limited.request({ method: 'POST', url: `/api/v1/api-keys/${keys[0].id}/rotate`, token: admin, body: { grace_period_seconds: 3600 } });
+      expect(rotated.status).toBe(201);
+      const fourth = await limited.request({ method: 'POST', url: '/api/v1/api-keys', token: admin, body: { name: uniqueName(), permission_scope: { mcp_tool_ids: ['*'] } } });
+      expect(fourth.status).toBe(403);
+      expect(fourth.body.code).toBe('key_limit_reached');
+      // Rotating again and again never adds a third working secret to the chain.
+      const again = await limited.request({ method: 'POST', url: `/api/v1/api-keys/${rotated.body.id}/rotate`, token: admin, body: { grace_period_seconds: 3600 } });
+      expect(again.status).toBe(201);
+      const working = [];
+      for (const token of [keys[0].token, rotated.body.token, again.body.token]) working.push((await verifyKey(limited, admin, { key: token })).body.valid);
+      expect(working).toEqual([false, true, true]);
     });
   });
 });

@@ -399,6 +399,34 @@ describe('Plans, rate limits, quotas and credits (e2e)', () => {
     expect(usage.body.requests_count).toBe(1);
   });
 
+  it('the month\'s included credits follow the plan up: past_due at the first call grants free\'s, paying again tops up to the plan\'s, once', async () => {
+    const { tenant, admin, key } = await tenantOn('roomy');
+    await setPlan(t, tenant, 'roomy', 'past_due');
+    expect((await restCall(key)).status).toBe(200);
+    const month = new Date().toISOString().slice(0, 7);
+    expect((await ledger(admin)).map((r) => `${r.type}:${r.amount}`)).toEqual(['grant:100', 'charge:-1']);
+    await setPlan(t, tenant, 'roomy', 'active');
+    // Down and up again within the month grants nothing more: roomy's 1,000 are all given.
+    await setPlan(t, tenant, 'free');
+    await setPlan(t, tenant, 'roomy');
+    expect((await restCall(key)).status).toBe(200);
+    const rows = await ledger(admin);
+    expect(rows.map((r) => `${r.type}:${r.amount}`)).toEqual(['grant:100', 'charge:-1', 'grant:900', 'charge:-1']);
+    expectConsistentChain(rows, 998);
+    const grants = await t.db.query(`SELECT reference FROM credit_transactions WHERE tenant_id = $1 AND type = 'grant' ORDER BY seq`, [tenant]);
+    expect(grants.map((g: { reference: string }) => g.reference)).toEqual([`monthly:${month}:free`, `monthly:${month}:roomy`]);
+    const [audit] = await t.db.query(`SELECT metadata FROM audit_events WHERE tenant_id = $1 AND action = 'credits.granted'`, [tenant]);
+    expect(audit.metadata).toMatchObject({ amount: 900, reference: `monthly:${month}:roomy`, reason: 'plan_raised' });
+  });
+
+  it('a plan change before the month\'s first call grants nothing: the first call grants the plan of that moment', async () => {
+    const { tenant, admin, key } = await tenantOn('credits10');
+    await setPlan(t, tenant, 'roomy');
+    expect(await ledger(admin)).toEqual([]);
+    expect((await restCall(key)).status).toBe(200);
+    expect((await ledger(admin)).map((r) => `${r.type}:${r.amount}`)).toEqual(['grant:1000', 'charge:-1']);
+  });
+
   it('a first call that costs more than the monthly grant is refused (402) but the grant stays: GET /credits and the 402 agree', async () => {
     const { tenant, admin, key } = await tenantOn('credits10');
     expect((await t.request({ method: 'PUT', url: '/api/v1/credits/prices/fake__echo', token: admin, body: { price: 25 } })).status).toBe(200);

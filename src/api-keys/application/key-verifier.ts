@@ -46,8 +46,10 @@ export class KeyVerifier {
     let key = this.cache.get(hash, now.getTime());
     this.metrics.keyCacheLookup(key !== undefined);
     if (key === undefined) {
+      // Read before the lookup: a change evicted while it is in flight must not be re-cached (see KeyCache).
+      const generation = this.cache.generation;
       key = await this.keys.findByHash(hash);
-      this.cache.set(hash, key, now.getTime());
+      this.cache.set(hash, key, now.getTime(), generation);
     }
     if (!key || (tenantId !== undefined && key.tenantId !== tenantId)) return { ok: false, code: 'invalid_key', key: null };
     switch (key.status(now)) {

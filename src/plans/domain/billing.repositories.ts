@@ -47,6 +47,8 @@ export abstract class CreditLedgerRepository {
   abstract balance(tenantId: string): Promise<number>;
   /** Takes a refunded charge off the key's spend for the month it was charged in (key_spend; never below 0). */
   abstract unspend(keyId: string, period: Date, amount: number, tx: TransactionContext): Promise<void>;
+  /** Sum of the tenant's grants whose reference starts with `prefix` (e.g. the month's `monthly:2026-11:`). */
+  abstract grantedWithPrefix(tenantId: string, prefix: string, tx: TransactionContext): Promise<number>;
   abstract list(tenantId: string, limit: number, beforeSeq?: string): Promise<CreditTransaction[]>;
 }
 

@@ -108,6 +108,15 @@ export class TypeOrmCreditLedgerRepository extends CreditLedgerRepository {
     );
   }
 
+  async grantedWithPrefix(tenantId: string, prefix: string, tx: TransactionContext): Promise<number> {
+    const rows = await managerOf(this.ds, tx).query(
+      `SELECT coalesce(sum(amount), 0)::bigint AS granted FROM credit_transactions
+        WHERE tenant_id = $1 AND type = 'grant' AND starts_with(reference, $2)`,
+      [tenantId, prefix],
+    );
+    return Number(rows[0].granted);
+  }
+
   async list(tenantId: string, limit: number, beforeSeq?: string): Promise<CreditTransaction[]> {
     const rows = await this.ds.query(
       `SELECT * FROM credit_transactions WHERE tenant_id = $1 AND ($2::bigint IS NULL OR seq < $2::bigint)
