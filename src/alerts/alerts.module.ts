@@ -2,16 +2,22 @@ import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
 import { AuthModule } from '../auth/auth.module';
 import { AlertsService } from './application/alerts.service';
-import { AlertRepository, AlertSender } from './domain/alerts';
+import { AlertRepository, AlertSender, TenantQuotas } from './domain/alerts';
 import { AlertsController } from './http/alerts.controller';
 import { FetchAlertSender } from './infrastructure/fetch-alert.sender';
+import { PlanTenantQuotas } from './infrastructure/plan-tenant-quotas';
 import { TypeOrmAlertRepository } from './infrastructure/typeorm-alert.repository';
 
 /** Signed outbound alert webhooks (P6). */
 @Module({
   imports: [AuditModule, AuthModule],
   controllers: [AlertsController],
-  providers: [AlertsService, { provide: AlertRepository, useClass: TypeOrmAlertRepository }, { provide: AlertSender, useClass: FetchAlertSender }],
+  providers: [
+    AlertsService,
+    { provide: AlertRepository, useClass: TypeOrmAlertRepository },
+    { provide: AlertSender, useClass: FetchAlertSender },
+    { provide: TenantQuotas, useClass: PlanTenantQuotas },
+  ],
   exports: [AlertsService],
 })
 export class AlertsModule {}

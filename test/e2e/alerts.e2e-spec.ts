@@ -2,6 +2,8 @@ import { createServer, IncomingMessage, Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AlertsService } from '../../src/alerts/application/alerts.service';
+import { CreditsService } from '../../src/plans/application/credits.service';
+import { UsageBuffer } from '../../src/usage/application/usage-buffer';
 import { verifySignature } from '../../src/shared/domain/webhook-signature';
 import { createTestApp, TestApp } from '../support/create-test-app';
 import { FakeUpstream } from '../support/fake-upstream';
@@ -67,6 +69,9 @@ describe('Alerts: signed outbound webhooks (P6)', () => {
       JSON.stringify([
         { id: 'quota5', name: 'Quota 5', rate_limits: { per_minute: 1000, per_hour: 10000 }, quotas: { requests_per_month: 5, tokens_per_month: 1000000 }, max_keys: 10, included_credits: 1000 },
         { id: 'credits12', name: 'Credits 12', rate_limits: { per_minute: 1000, per_hour: 10000 }, quotas: { requests_per_month: 1000, tokens_per_month: 1000000 }, max_keys: 10, included_credits: 12 },
+        { id: 'roomy', name: 'Roomy', rate_limits: { per_minute: 1000, per_hour: 10000 }, quotas: { requests_per_month: 1000, tokens_per_month: 1000000 }, max_keys: 10, included_credits: 1000 },
+        { id: 'quota10', name: 'Quota 10', rate_limits: { per_minute: 1000, per_hour: 10000 }, quotas: { requests_per_month: 10, tokens_per_month: 1000000 }, max_keys: 10, included_credits: 1000 },
+        { id: 'tokens200', name: 'Tokens 200', rate_limits: { per_minute: 1000, per_hour: 10000 }, quotas: { requests_per_month: 1000, tokens_per_month: 200 }, max_keys: 10, included_credits: 1000 },
       ]),
     );
     upstream = await new FakeUpstream().start();
@@ -91,8 +96,10 @@ describe('Alerts: signed outbound webhooks (P6)', () => {
     expect(put.status).toBe(200);
     expect(put.body.signing_secret).toMatch(/^whsec_/);
     const key = await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['fake__*'] } });
-    const call = () => t.request({ method: 'POST', url: '/api/v1/mcp/tools/fake__echo/call', headers: { 'x-api-key': key.token }, body: { arguments: { message: 'hi' } } });
-    return { tenant, admin, key, secret: put.body.signing_secret as string, call };
+    const callTool = (name: string, args: Record<string, unknown>) =>
+      t.request({ method: 'POST', url: `/api/v1/mcp/tools/${name}/call`, headers: { 'x-api-key': key.token }, body: { arguments: args } });
+    const call = () => callTool('fake__echo', { message: 'hi' });
+    return { tenant, admin, key, secret: put.body.signing_secret as string, call, callTool };
   }
 
   type Row = Record<string, unknown>;
@@ -142,6 +149,115 @@ describe('Alerts: signed outbound webhooks (P6)', () => {
     const got = receiver.ofType('credits.low').filter((r) => r.body.tenant_id === tenant);
     expect(got).toHaveLength(1);
     expect(got[0].body.data).toEqual({ balance: 9, threshold: 10 });
+  });
+
+  /**
+   * The tenant's queued alerts of `type`, once at least `min` are there and none has been added for
+   * a second (they are queued off the response path; up to 15 s).
+   */
+  async function settledAlerts(tenant: string, type: string, min: number): Promise<Row[]> {
+    const deadline = Date.now() + 15_000;
+    let last = -1;
+    let since = Date.now();
+    for (;;) {
+      const rows: Row[] = await t.db.query(`SELECT dedupe_key, payload FROM alert_deliveries WHERE tenant_id = $1 AND type = $2 ORDER BY created_at`, [tenant, type]);
+      if (rows.length !== last) [last, since] = [rows.length, Date.now()];
+      else if (rows.length >= min && Date.now() - since >= 1_000) return rows;
+      if (Date.now() > deadline) return rows;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const month = () => new Date().toISOString().slice(0, 7);
+  const quotaPayloads = (rows: Row[]) =>
+    rows.map((r) => r.payload as Record<string, unknown>).sort((a, b) => Number(a.limit) - Number(b.limit) || Number(a.percent) - Number(b.percent) || String(a.metric).localeCompare(String(b.metric)));
+
+  it('sends credits.low once while failed calls are refunded over the threshold; a purchase re-arms it', async () => {
+    const { tenant, callTool, call } = await tenantWithAlerts('roomy', { credits_threshold: 1_000 });
+    // Each failed call is charged (1000 → 999, under the threshold) and refunded (back to 1000).
+    for (let i = 0; i < 5; i++) expect((await callTool('fake__boom', {})).status).toBe(502);
+    const balance = await t.request({ method: 'GET', url: '/api/v1/credits', token: managementToken({ tenantId: tenant }) });
+    expect(balance.body.balance).toBe(1_000);
+    const once = await settledAlerts(tenant, 'credits.low', 1);
+    expect(once).toHaveLength(1);
+    expect(once[0].payload).toEqual({ balance: 999, threshold: 1_000 });
+    // A purchase lifts the balance over the threshold: falling under it again alerts again, once.
+    await t.app.get(CreditsService).add(tenant, 'purchase', 1, `evt_${tenant}`, { type: 'system', id: 'test' });
+    expect((await call()).status).toBe(200); // 1001 → 1000
+    expect((await call()).status).toBe(200); // 1000 → 999
+    for (let i = 0; i < 2; i++) expect((await callTool('fake__boom', {})).status).toBe(502);
+    const twice = await settledAlerts(tenant, 'credits.low', 2);
+    expect(twice.map((r) => r.payload)).toEqual([
+      { balance: 999, threshold: 1_000 },
+      { balance: 999, threshold: 1_000 },
+    ]);
+  });
+
+  it('sends the new plan’s 80 % and 100 % after an upgrade in the month', async () => {
+    const { tenant, call } = await tenantWithAlerts('quota5');
+    for (let i = 0; i < 5; i++) expect((await call()).status).toBe(200);
+    expect((await call()).status).toBe(429);
+    await setPlan(t, tenant, 'quota10');
+    for (let i = 0; i < 5; i++) expect((await call()).status).toBe(200);
+    expect((await call()).status).toBe(429);
+    const rows = await settledAlerts(tenant, 'quota.threshold', 4);
+    expect(quotaPayloads(rows)).toEqual([
+      { plan: 'quota5', metric: 'requests', percent: 80, used: 4, limit: 5, period: month() },
+      { plan: 'quota5', metric: 'requests', percent: 100, used: 5, limit: 5, period: month() },
+      { plan: 'quota10', metric: 'requests', percent: 80, used: 8, limit: 10, period: month() },
+      { plan: 'quota10', metric: 'requests', percent: 100, used: 10, limit: 10, period: month() },
+    ]);
+    // Delivered as documented: {id, type, tenant_id, created_at, data: {plan, metric, percent, used, limit, period}}.
+    await dispatchUntil(tenant, attempted(4));
+    const got = receiver.ofType('quota.threshold').filter((r) => r.body.tenant_id === tenant);
+    expect(got.map((r) => r.body.data)).toContainEqual({ plan: 'quota10', metric: 'requests', percent: 100, used: 10, limit: 10, period: month() });
+  });
+
+  it('sends 100 % when a downgrade leaves the month’s requests over the new quota', async () => {
+    const { tenant, call } = await tenantWithAlerts('quota10');
+    for (let i = 0; i < 8; i++) expect((await call()).status).toBe(200);
+    await setPlan(t, tenant, 'quota5');
+    const refused = await call();
+    expect(refused.status).toBe(429);
+    expect(refused.body.quota_info).toMatchObject({ plan: 'quota5', limit: 5, used: 8 });
+    const rows = await settledAlerts(tenant, 'quota.threshold', 3);
+    expect(quotaPayloads(rows)).toEqual([
+      { plan: 'quota5', metric: 'requests', percent: 80, used: 8, limit: 5, period: month() },
+      { plan: 'quota5', metric: 'requests', percent: 100, used: 8, limit: 5, period: month() },
+      { plan: 'quota10', metric: 'requests', percent: 80, used: 8, limit: 10, period: month() },
+    ]);
+  });
+
+  it('sends 100 % on a downgrade when this replica served none of the month’s calls', async () => {
+    // The month's 8 requests went through another replica (or ended long ago): only the plan change tells this one.
+    const { tenant, call } = await tenantWithAlerts('quota10');
+    await t.db.query(`INSERT INTO quota_counters (tenant_id, period, requests, tokens) VALUES ($1, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 8, 0)`, [tenant]);
+    await setPlan(t, tenant, 'quota5');
+    expect((await call()).status).toBe(429);
+    const rows = await settledAlerts(tenant, 'quota.threshold', 2);
+    expect(quotaPayloads(rows)).toEqual([
+      { plan: 'quota5', metric: 'requests', percent: 80, used: 8, limit: 5, period: month() },
+      { plan: 'quota5', metric: 'requests', percent: 100, used: 8, limit: 5, period: month() },
+    ]);
+  });
+
+  it('sends 80 % and 100 % of the token quota, counted by the usage flush', async () => {
+    const { tenant, call } = await tenantWithAlerts('tokens200');
+    let refused: Awaited<ReturnType<typeof call>> | null = null;
+    for (let i = 0; i < 50 && !refused; i++) {
+      const res = await call();
+      if (res.status === 429) refused = res;
+      else expect(res.status).toBe(200);
+      await t.app.get(UsageBuffer).flush(); // the call's tokens reach quota_counters
+    }
+    expect(refused?.body).toMatchObject({ code: 'quota_exceeded', quota_info: { plan: 'tokens200', limit: 200 } });
+    const rows = await settledAlerts(tenant, 'quota.threshold', 2);
+    const payloads = quotaPayloads(rows);
+    expect(payloads.map((p) => [p.metric, p.percent, p.limit, p.plan])).toEqual([
+      ['tokens', 80, 200, 'tokens200'],
+      ['tokens', 100, 200, 'tokens200'],
+    ]);
+    expect(Number(payloads[0].used)).toBeGreaterThanOrEqual(160);
+    expect(Number(payloads[1].used)).toBeGreaterThanOrEqual(200);
   });
 
   it('retries a failed delivery with backoff and records each attempt', async () => {

@@ -7,17 +7,44 @@ import type { Actor, RequestMeta } from '../../shared/domain/actor';
 import { Clock } from '../../shared/domain/clock';
 import { ValidationFailedError } from '../../shared/domain/domain-error';
 import { signPayload } from '../../shared/domain/webhook-signature';
-import { AlertDelivery, AlertRepository, AlertSender, AlertSettings, AlertType, backoffSeconds, crossedQuotaThresholds, MAX_ATTEMPTS } from '../domain/alerts';
+import {
+  AlertDelivery,
+  AlertRepository,
+  AlertSender,
+  AlertSettings,
+  AlertType,
+  backoffSeconds,
+  creditsLowKey,
+  fellBelowThreshold,
+  MAX_ATTEMPTS,
+  QUOTA_THRESHOLDS,
+  quotaAlertKey,
+  quotaAlerts,
+  quotaMonth,
+  TenantQuotas,
+} from '../domain/alerts';
 
 export const DISPATCH_INTERVAL_MS = 1_000;
 const EXPIRY_SCAN_INTERVAL_MS = 10 * 60_000;
 const SEND_TIMEOUT_MS = 5_000;
 const SETTINGS_TTL_MS = 5_000;
+const QUOTA_CHECK_INTERVAL_MS = 1_000;
+/**
+ * How long a tenant's quota counters are re-checked after its last admitted call
+ * or plan change: long enough for the usage flush (every second, retried when it
+ * fails) to add the calls' tokens, and for every replica's cached plan (5 s) to
+ * follow a change.
+ */
+const QUOTA_WATCH_MS = 10_000;
+/** Dedupe keys this process knows are queued (so a tenant over 80 % does not cost an INSERT per call). */
+const KNOWN_KEYS_MAX = 10_000;
 
 /**
  * P6: signed outbound alerts. Conditions are detected where they happen
- * (admission for quota and credits, a periodic scan for expiring keys) and
- * queued in an outbox table; a dispatcher on every replica claims due rows
+ * (admission for requests and credits; for a few seconds after a tenant's
+ * calls or plan change, its quota counters, where the usage flush adds tokens;
+ * a periodic scan for expiring keys) and queued in an outbox table, once per
+ * dedupe key; a dispatcher on every replica claims due rows
  * (SKIP LOCKED) and POSTs them, retrying with backoff. Each attempt is recorded.
  */
 @Injectable()
@@ -26,6 +53,10 @@ export class AlertsService implements OnModuleInit, OnApplicationShutdown {
   private readonly settingsCache = new Map<string, { value: AlertSettings | null; at: number }>();
   private timers: NodeJS.Timeout[] = [];
   private dispatching: Promise<void> | null = null;
+  /** Tenants whose quota counters are re-checked, and until when (ms). */
+  private readonly quotaWatch = new Map<string, number>();
+  private checkingQuotas: Promise<number> | null = null;
+  private readonly knownKeys = new Set<string>();
 
   constructor(
     private readonly repo: AlertRepository,
@@ -33,19 +64,25 @@ export class AlertsService implements OnModuleInit, OnApplicationShutdown {
     private readonly audit: AuditRecorder,
     private readonly clock: Clock,
     private readonly config: AppConfig,
+    private readonly quotas: TenantQuotas,
   ) {}
 
   onModuleInit(): void {
     const dispatch = setInterval(() => void this.dispatch(), DISPATCH_INTERVAL_MS);
     const scan = setInterval(() => void this.scanExpiringKeys().catch((e: Error) => this.logger.warn(`expiry scan: ${e.message}`)), EXPIRY_SCAN_INTERVAL_MS);
+    const quota = setInterval(() => void this.checkQuotas(), QUOTA_CHECK_INTERVAL_MS);
     dispatch.unref();
     scan.unref();
-    this.timers = [dispatch, scan];
+    quota.unref();
+    this.timers = [dispatch, scan, quota];
+    // A plan changed below what is already used refuses every call: no admission reports it.
+    this.quotas.onPlanChanged((tenantId) => tenantId !== null && this.watchQuota(tenantId));
   }
 
   async onApplicationShutdown(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     await this.dispatching?.catch(() => undefined);
+    await this.checkingQuotas;
   }
 
   async configure(tenantId: string, input: { url: string; creditsThreshold?: number; keyExpiryDays?: number; rotateSecret?: boolean }, actor: Actor, request: RequestMeta) {
@@ -82,19 +119,80 @@ export class AlertsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Called after every admitted tool call (off the response path): quota at
-   * 80 % / 100 %, credits falling below the tenant's threshold.
+   * Called after every admitted tool call (off the response path): the month's
+   * requests at 80 % / 100 % of the plan's quota, credits falling below the
+   * tenant's threshold. Tokens are counted after the call (usage flush), so the
+   * tenant is also watched for a while (see checkQuotas).
    */
   async afterAdmission(a: { tenantId: string; plan: string; period: Date; requestsUsed: number; requestsLimit: number; balanceBefore: number; balanceAfter: number }): Promise<void> {
     const settings = await this.cachedSettings(a.tenantId);
     if (!settings) return;
-    const month = a.period.toISOString().slice(0, 7);
-    for (const pct of crossedQuotaThresholds(a.requestsUsed, a.requestsLimit)) {
-      await this.enqueue(a.tenantId, 'quota.threshold', `quota:${month}:${pct}`, { plan: a.plan, percent: pct, used: a.requestsUsed, limit: a.requestsLimit, period: month });
+    this.watchQuota(a.tenantId);
+    const { month } = quotaMonth(a.period);
+    for (const q of quotaAlerts(month, a.plan, [{ metric: 'requests', used: a.requestsUsed, limit: a.requestsLimit }])) {
+      await this.enqueueOnce(a.tenantId, 'quota.threshold', q.dedupeKey, q.payload);
     }
-    if (a.balanceBefore >= settings.creditsThreshold && a.balanceAfter < settings.creditsThreshold) {
-      await this.enqueue(a.tenantId, 'credits.low', `credits_low:${randomUUID()}`, { balance: a.balanceAfter, threshold: settings.creditsThreshold });
+    if (fellBelowThreshold(a.balanceBefore, a.balanceAfter, settings.creditsThreshold)) {
+      // Once per top-up: a refund (a failed call) lifts the balance back over the threshold without re-arming the alert.
+      const topUp = await this.repo.lastTopUp(a.tenantId);
+      await this.enqueueOnce(a.tenantId, 'credits.low', creditsLowKey(topUp, settings.creditsThreshold), { balance: a.balanceAfter, threshold: settings.creditsThreshold });
     }
+  }
+
+  /**
+   * One round of quota checks (every second; also called by tests): the month's
+   * requests and tokens of each watched tenant against the plan in force now.
+   * Catches what no admission reports: tokens added by the usage flush, and a
+   * plan changed below what is already used (every call then refused).
+   * Resolves with the number of alerts queued.
+   */
+  checkQuotas(): Promise<number> {
+    if (this.checkingQuotas) return this.checkingQuotas;
+    this.checkingQuotas = this.checkQuotasOnce()
+      .catch((e: Error) => {
+        this.logger.warn(`quota alerts: ${e.message}`);
+        return 0;
+      })
+      .finally(() => (this.checkingQuotas = null));
+    return this.checkingQuotas;
+  }
+
+  private async checkQuotasOnce(): Promise<number> {
+    const now = Date.now();
+    const tenants = [...this.quotaWatch.keys()];
+    if (tenants.length === 0) return 0;
+    for (const [tenantId, until] of this.quotaWatch) if (until <= now) this.quotaWatch.delete(tenantId);
+    const { month, period } = quotaMonth(this.clock.now());
+    const due = (
+      await Promise.all(
+        tenants.map(async (tenantId) => {
+          if (!(await this.cachedSettings(tenantId))) return null;
+          const limits = await this.quotas.limitsOf(tenantId);
+          // Every threshold of these limits already queued this month: nothing to read.
+          const open = (['requests', 'tokens'] as const).some(
+            (metric) => limits[metric] > 0 && QUOTA_THRESHOLDS.some((pct) => !this.knownKeys.has(knownKey(tenantId, quotaAlertKey(month, metric, limits[metric], pct)))),
+          );
+          return open ? { tenantId, limits } : null;
+        }),
+      )
+    ).filter((d) => d !== null);
+    if (due.length === 0) return 0;
+    const usage = await this.repo.quotaUsage(period, due.map((d) => d.tenantId));
+    let queued = 0;
+    for (const { tenantId, limits } of due) {
+      const u = usage.get(tenantId);
+      if (!u) continue;
+      const alerts = quotaAlerts(month, limits.plan, [
+        { metric: 'requests', used: u.requests, limit: limits.requests },
+        { metric: 'tokens', used: u.tokens, limit: limits.tokens },
+      ]);
+      for (const q of alerts) if (await this.enqueueOnce(tenantId, 'quota.threshold', q.dedupeKey, q.payload)) queued++;
+    }
+    return queued;
+  }
+
+  private watchQuota(tenantId: string): void {
+    this.quotaWatch.set(tenantId, Date.now() + QUOTA_WATCH_MS);
   }
 
   /**
@@ -172,6 +270,16 @@ export class AlertsService implements OnModuleInit, OnApplicationShutdown {
     return this.repo.enqueue({ id: randomUUID(), tenantId, type, dedupeKey, payload });
   }
 
+  /** enqueue(), skipping the database for a dedupe key this process already knows is queued. */
+  private async enqueueOnce(tenantId: string, type: AlertType, dedupeKey: string, payload: Record<string, unknown>): Promise<boolean> {
+    const known = knownKey(tenantId, dedupeKey);
+    if (this.knownKeys.has(known)) return false;
+    const queued = await this.enqueue(tenantId, type, dedupeKey, payload);
+    this.knownKeys.add(known);
+    if (this.knownKeys.size > KNOWN_KEYS_MAX) this.knownKeys.delete(this.knownKeys.values().next().value!);
+    return queued;
+  }
+
   private async cachedSettings(tenantId: string): Promise<AlertSettings | null> {
     const hit = this.settingsCache.get(tenantId);
     if (hit && Date.now() - hit.at < SETTINGS_TTL_MS) return hit.value;
@@ -197,4 +305,8 @@ export class AlertsService implements OnModuleInit, OnApplicationShutdown {
     if (url.username || url.password) throw new ValidationFailedError([{ field: 'url', message: 'must not contain credentials' }]);
     return url.toString();
   }
+}
+
+function knownKey(tenantId: string, dedupeKey: string): string {
+  return `${tenantId}\u0000${dedupeKey}`;
 }

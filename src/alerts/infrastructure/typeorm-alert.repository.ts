@@ -82,6 +82,34 @@ export class TypeOrmAlertRepository extends AlertRepository {
     return rows.map(toDelivery);
   }
 
+  /**
+   * Reads the credit ledger directly (read-only). The partial unique index on
+   * (tenant_id, reference) holds only grants and purchases, a few per tenant and
+   * month; OFFSET 0 keeps the planner on it: ordered by seq alone it walks the
+   * primary key backwards through every charge since the last top-up (measured:
+   * ~120 ms past 300,000 charges, against under 1 ms).
+   */
+  async lastTopUp(tenantId: string): Promise<string | null> {
+    const rows = await this.ds.query(
+      `SELECT id FROM (SELECT id, seq FROM credit_transactions WHERE tenant_id = $1 AND type IN ('grant', 'purchase') OFFSET 0) top_ups
+       ORDER BY seq DESC LIMIT 1`,
+      [tenantId],
+    );
+    return rows[0]?.id ?? null;
+  }
+
+  /** Reads quota_counters directly (read-only): requests (admission) and tokens (usage flush). */
+  async quotaUsage(period: Date, tenantIds: string[]): Promise<Map<string, { requests: number; tokens: number }>> {
+    const usage = new Map<string, { requests: number; tokens: number }>();
+    if (tenantIds.length === 0) return usage;
+    const rows = await this.ds.query(`SELECT tenant_id, requests, tokens FROM quota_counters WHERE period = $1::date AND tenant_id = ANY($2::text[])`, [
+      period.toISOString().slice(0, 10),
+      tenantIds,
+    ]);
+    for (const r of rows) usage.set(r.tenant_id, { requests: Number(r.requests), tokens: Number(r.tokens) });
+    return usage;
+  }
+
   /** Reads api_keys directly (read-only) to find keys near expiry for tenants that configured alerts. */
   async expiringKeys(now: Date): Promise<{ tenantId: string; keyId: string; name: string; expiresAt: Date }[]> {
     const rows = await this.ds.query(
