@@ -21,6 +21,7 @@ import type { AppConfig } from '../../src/config/app-config';
 import { dataSourceOptions } from '../../src/database/data-source';
 import { TypeOrmUnitOfWork } from '../../src/database/typeorm-unit-of-work';
 import { SystemClock } from '../../src/shared/domain/clock';
+import { LocalInvalidationBus } from '../../src/shared/domain/invalidation-bus';
 
 export interface AdmissionCost {
   concurrency: number;
@@ -40,7 +41,7 @@ export async function measureAdmission(databaseUrl: string, plansFile: string, t
     const noBus = { subscribe: () => undefined, publish: async () => undefined };
     const Subs = SubscriptionsService as unknown as new (...a: unknown[]) => SubscriptionsService;
     const subscriptions = new Subs(new TypeOrmSubscriptionRepository(ds), uow, null, config, noBus);
-    const credits = new CreditsService(new TypeOrmCreditLedgerRepository(ds), new TypeOrmToolPriceRepository(ds), uow, null as never, config);
+    const credits = new CreditsService(new TypeOrmCreditLedgerRepository(ds), new TypeOrmToolPriceRepository(ds), uow, null as never, config, new LocalInvalidationBus());
     // Trees with usage alerts pass an AlertsService last; a no-op one keeps the admission itself measured.
     const noAlerts = new Proxy({}, { get: () => () => Promise.resolve(undefined) });
     const Admission = CallAdmission as unknown as new (...a: unknown[]) => CallAdmission;

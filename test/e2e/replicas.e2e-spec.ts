@@ -119,6 +119,19 @@ describeWithRedis('two replicas behind one PostgreSQL and one Redis (e2e, child 
     expect(after.body.data.map((x: { name: string }) => x.name)).toContain('fake__echo');
   });
 
+  it('a price set through A is charged by B at once (price cache fan-out)', async () => {
+    const t = await tenantOn(null, 'replicas-prices');
+    await registerUpstream(a, t.admin);
+    const key = await createKey(a, t.admin);
+    // B caches the tenant's prices (none: the default price) with its first call...
+    expect((await echo(b, key.token)).status).toBe(200);
+    // ...and drops them when A sets one.
+    expect((await call(a, 'PUT', '/api/v1/credits/prices/fake__echo', { token: t.admin, body: { price: 7 } })).status).toBe(200);
+    expect((await echo(b, key.token)).status).toBe(200);
+    const charges = await db.query(`SELECT amount FROM credit_transactions WHERE tenant_id = $1 AND type = 'charge' ORDER BY seq`, [t.id]);
+    expect(charges.rows.map((r: { amount: string }) => Number(r.amount))).toEqual([-1, -7]);
+  });
+
   it(`the per-minute rate limit (${RATE_LIMIT}) holds across both replicas`, async () => {
     const t = await tenantOn('replicas-rate', 'replicas-rate');
     const key = await createKey(a, t.admin);

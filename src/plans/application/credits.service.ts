@@ -4,6 +4,7 @@ import { AuditRecorder } from '../../audit/application/audit-recorder.service';
 import { AppConfig } from '../../config/app-config';
 import type { Actor, RequestMeta } from '../../shared/domain/actor';
 import { ValidationFailedError } from '../../shared/domain/domain-error';
+import { InvalidationBus } from '../../shared/domain/invalidation-bus';
 import { TransactionContext, UnitOfWork } from '../../shared/domain/unit-of-work';
 import { CreditLedgerRepository, CreditTransaction, CreditType, ToolPriceRepository } from '../domain/billing.repositories';
 
@@ -17,6 +18,8 @@ const PRICE_TTL_MS = 5_000;
 @Injectable()
 export class CreditsService {
   private readonly priceCache = new Map<string, { prices: Map<string, number>; at: number }>();
+  /** Advanced by every price invalidation: a lookup in flight across one is not cached (as KeyCache). */
+  private priceInvalidations = 0;
 
   constructor(
     private readonly ledger: CreditLedgerRepository,
@@ -24,7 +27,14 @@ export class CreditsService {
     private readonly uow: UnitOfWork,
     private readonly audit: AuditRecorder,
     private readonly config: AppConfig,
-  ) {}
+    private readonly bus: InvalidationBus,
+  ) {
+    bus.subscribe('tenant_prices', (tenantId) => {
+      this.priceInvalidations++;
+      if (tenantId === null) this.priceCache.clear();
+      else this.priceCache.delete(tenantId);
+    });
+  }
 
   balance(tenantId: string): Promise<number> {
     return this.ledger.balance(tenantId);
@@ -41,8 +51,9 @@ export class CreditsService {
   async priceOf(tenantId: string, tool: string): Promise<number> {
     let hit = this.priceCache.get(tenantId);
     if (!hit || Date.now() - hit.at > PRICE_TTL_MS) {
+      const generation = this.priceInvalidations;
       hit = { prices: await this.prices.prices(tenantId), at: Date.now() };
-      this.priceCache.set(tenantId, hit);
+      if (generation === this.priceInvalidations) this.priceCache.set(tenantId, hit);
     }
     return hit.prices.get(tool) ?? this.config.defaultToolPrice;
   }
@@ -53,7 +64,8 @@ export class CreditsService {
 
   async setPrice(tenantId: string, tool: string, price: number | null, actor: Actor, request: RequestMeta): Promise<void> {
     await this.prices.set(tenantId, tool, price);
-    this.priceCache.delete(tenantId);
+    // Here and on every replica at once (the cache's TTL only bounds a lost broadcast).
+    await this.bus.publish({ kind: 'tenant_prices', id: tenantId });
     await this.audit.record({ tenantId, actor, action: 'credits.price_set', target: { type: 'mcp_tool', id: tool }, request, metadata: { price } });
   }
 

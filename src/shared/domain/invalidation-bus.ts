@@ -1,10 +1,10 @@
 /**
  * What a replica may hold in memory that another replica's change makes stale:
  * a key's cached verification (by key id), a tenant's tool catalog, a
- * tenant's plan.
+ * tenant's plan, a tenant's tool prices.
  */
-export type InvalidationKind = 'api_key' | 'tenant_catalog' | 'tenant_plan';
-export const INVALIDATION_KINDS: readonly InvalidationKind[] = ['api_key', 'tenant_catalog', 'tenant_plan'];
+export type InvalidationKind = 'api_key' | 'tenant_catalog' | 'tenant_plan' | 'tenant_prices';
+export const INVALIDATION_KINDS: readonly InvalidationKind[] = ['api_key', 'tenant_catalog', 'tenant_plan', 'tenant_prices'];
 
 export interface Invalidation {
   kind: InvalidationKind;
