@@ -34,7 +34,8 @@ export class JwtAuthGuard implements CanActivate {
     const result = await this.verifier.verify(match[1]);
     if (!result.ok) {
       this.failed(request, reasonCode(result.reason));
-      throw new HttpProblem('unauthenticated', `The bearer token was refused: ${result.reason}.`, {
+      // jsonwebtoken names what it expected ("jwt audience invalid. expected: …"): not for the caller to learn.
+      throw new HttpProblem('unauthenticated', `The bearer token was refused: ${result.reason.replace(/\. expected: .*$/s, '')}.`, {
         'WWW-Authenticate': wwwAuthenticateFor(this.config, true),
       });
     }

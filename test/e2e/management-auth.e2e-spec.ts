@@ -123,6 +123,9 @@ describe('Management JWT authentication against a real JWKS (e2e)', () => {
     const tenant = uniqueTenant('bad');
     const res = await createKey(t, mint(tenant));
     expectInvalidToken(res);
+    // The refusal does not tell the caller which issuer or audience would pass.
+    expect(res.body.detail).not.toContain(AUDIENCE);
+    expect(res.body.detail).not.toContain(ISSUER);
     expect(await tenantRows(tenant)).toHaveLength(0);
     const [{ count }] = await t.db.query(`SELECT count(*)::int AS count FROM api_keys WHERE tenant_id = $1`, [tenant]);
     expect(count).toBe(0);
