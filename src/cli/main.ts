@@ -191,7 +191,7 @@ export function buildProgram(): Command {
     .description('grant credits to a tenant (idempotent by --reference)')
     .requiredOption('--tenant <id>', 'tenant')
     .requiredOption('--amount <n>', 'credits to add', parsePositiveInt)
-    .option('--reference <ref>', 'idempotency reference (default: a new one)')
+    .option('--reference <ref>', 'idempotency reference (default: a new one; not event:… or monthly:…, which are Tollgate\'s own)', parseReference)
     .action(async (opts: { tenant: string; amount: number; reference?: string }, cmd: Command) => {
       await withServices(async (svc) => {
         await svc.tenants.ensureExists(opts.tenant);
@@ -268,6 +268,17 @@ async function withServices<T>(work: (services: CliServices) => Promise<T>): Pro
 function parsePositiveInt(raw: string): number {
   if (!/^\d{1,15}$/.test(raw) || Number(raw) <= 0) throw new InvalidArgumentError('must be a positive integer');
   return Number(raw);
+}
+
+/**
+ * A grant's ledger reference. `event:<id>` (billing webhook purchases) and
+ * `monthly:<month>:<plan>` (included credits) are Tollgate's own: a grant
+ * holding one would make that purchase or grant a silent duplicate later.
+ */
+function parseReference(raw: string): string {
+  if (/^(event|monthly):/i.test(raw)) throw new InvalidArgumentError('references starting with event: or monthly: are reserved for billing events and monthly grants');
+  if (!/^[\x21-\x7e]{1,128}$/.test(raw)) throw new InvalidArgumentError('must be 1-128 printable characters');
+  return raw;
 }
 
 function parseRoles(raw: string): Role[] {

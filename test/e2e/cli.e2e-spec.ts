@@ -176,6 +176,11 @@ describe('operator CLI (e2e, child process)', () => {
     expect(await rows(`SELECT amount::int AS amount, type FROM credit_transactions WHERE tenant_id = $1`, [tenant])).toEqual([{ amount: 25, type: 'grant' }]);
     const bad = await cli('credits', 'grant', '--tenant', tenant, '--amount', '-3');
     expect(bad.code).toBe(2);
+    // A billing event's reference is the webhook's: taking it here would make that purchase a silent duplicate.
+    const reserved = await cli('credits', 'grant', '--tenant', tenant, '--amount', '5', '--reference', 'event:evt_123');
+    expect(reserved.code).toBe(2);
+    expect(reserved.stderr).toContain('reserved');
+    expect(await rows(`SELECT count(*)::int AS n FROM credit_transactions WHERE tenant_id = $1`, [tenant])).toEqual([{ n: 1 }]);
   }, 2 * TIMEOUT);
 
   it('audit verify: intact chain exits 0; a rewritten event exits 3 and is named', async () => {
