@@ -7,7 +7,7 @@ import type { RequestMeta } from '../../shared/domain/actor';
 import { Clock } from '../../shared/domain/clock';
 import { DomainError, NotFoundError, ValidationFailedError } from '../../shared/domain/domain-error';
 import { UnitOfWork } from '../../shared/domain/unit-of-work';
-import { exposeTools, Upstream, UPSTREAM_NAME, validateUpstreamHeaders } from '../domain/upstream';
+import { DuplicateUpstreamNameError, exposeTools, sameEndpoint, Upstream, UPSTREAM_NAME, validateUpstreamHeaders } from '../domain/upstream';
 import { UpstreamUrlPolicy } from '../domain/upstream-url-policy';
 import { OperatorUpstreamProvider, UpstreamConnector, UpstreamRepository } from '../domain/upstream.repository';
 import { ToolCatalog } from './tool-catalog';
@@ -27,6 +27,13 @@ export const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
  * M2: the tenant's upstream MCP servers. Tools are discovered when a server is
  * registered, changed or refreshed; a server that cannot be reached is not
  * registered (nothing half-written).
+ *
+ * Listing tools is a network call that may take up to the server's timeout, so
+ * it happens outside any transaction; the write that follows re-reads the row
+ * under a lock and applies only what the operation changes (refresh: the
+ * tools; PATCH: its own fields, and the tools listed with them), so a change
+ * committed meanwhile is never overwritten with what was read before it, and
+ * a row deleted meanwhile is 404 with nothing written or audited.
  */
 @Injectable()
 export class UpstreamRegistryService {
@@ -61,6 +68,8 @@ export class UpstreamRegistryService {
       createdAt: now,
       updatedAt: now,
     };
+    // A taken name is refused before the upstream is contacted (which may fail or take up to its timeout).
+    await this.refuseTakenName(p.tenantId, upstream.name);
     try {
       upstream.tools = await this.connector.listTools(upstream);
       upstream.toolsRefreshedAt = this.clock.now();
@@ -68,6 +77,7 @@ export class UpstreamRegistryService {
       await this.connector.forget(upstream.id);
     }
     await this.uow.run(async (tx) => {
+      // The unique index stays the backstop: a registration of the same name that committed meanwhile is 409 too.
       await this.upstreams.insert(upstream, tx);
       await this.audit.record(
         {
@@ -96,50 +106,86 @@ export class UpstreamRegistryService {
   }
 
   async update(p: Principal, id: string, cmd: UpdateUpstreamCommand, request: RequestMeta): Promise<Upstream> {
-    const u = await this.get(p, id);
+    const before = await this.get(p, id);
+    const changes: Partial<Pick<Upstream, 'name' | 'url' | 'headers' | 'timeoutMs'>> = {};
     const changed: string[] = [];
-    if (cmd.name !== undefined && cmd.name !== u.name) {
+    if (cmd.name !== undefined && cmd.name !== before.name) {
       this.refuseOperatorName(p, cmd.name);
-      u.name = checkName(cmd.name);
+      changes.name = checkName(cmd.name);
       changed.push('name');
     }
     if (cmd.url !== undefined) {
-      u.url = this.policy.check(cmd.url);
+      changes.url = this.policy.check(cmd.url);
       changed.push('url');
+      // Stored headers are credentials for the server's origin and are never shown: any admin could send
+      // them to a host of their own by changing the url alone. A new origin needs its headers sent again.
+      if (cmd.headers === undefined && Object.keys(before.headers).length > 0 && new URL(changes.url).origin !== new URL(before.url).origin) {
+        throw new ValidationFailedError([
+          { field: 'headers', message: 'must be sent again (or {} for none) when the url moves to another origin: stored headers never follow a server to a new origin' },
+        ]);
+      }
     }
     if (cmd.headers !== undefined) {
-      u.headers = validateUpstreamHeaders(cmd.headers);
+      changes.headers = validateUpstreamHeaders(cmd.headers);
       changed.push('headers');
     }
     if (cmd.timeoutMs !== undefined) {
-      u.timeoutMs = cmd.timeoutMs;
+      changes.timeoutMs = cmd.timeoutMs;
       changed.push('timeout_ms');
     }
-    if (changed.length === 0) return u;
-    u.updatedAt = this.clock.now();
-    if (changed.includes('url') || changed.includes('headers')) {
-      await this.connector.forget(u.id);
-      u.tools = await this.connector.listTools(u);
-      u.toolsRefreshedAt = this.clock.now();
+    if (changed.length === 0) return before;
+    if (changes.name !== undefined) await this.refuseTakenName(p.tenantId, changes.name, before.id);
+    const updatedAt = this.clock.now();
+    // A new url or new headers are validated by listing the tools through them, with the row's other settings as read now.
+    const validated: Upstream = { ...before, ...changes, updatedAt };
+    const listed = changes.url !== undefined || changes.headers !== undefined;
+    if (listed) {
+      await this.connector.forget(before.id);
+      validated.tools = await this.connector.listTools(validated);
+      validated.toolsRefreshedAt = this.clock.now();
     }
-    await this.save(p, u, 'mcp_server.updated', request, { changed, name: u.name });
-    return u;
+    return this.writeLocked(p, before.id, 'mcp_server.updated', request, (current) => {
+      // The tools were listed through `validated`'s url and headers. A url or headers this PATCH did not set
+      // but that another change replaced meanwhile would be stored with tools and a validation that never
+      // went through them: refused with 409 (the caller reads the server again and decides), rather than
+      // validated a second time against a combination nobody asked for. What this PATCH sets itself wins
+      // over a concurrent change of the same field, as the later of two PATCHes does.
+      if (listed && !sameEndpoint({ url: changes.url ?? current.url, headers: changes.headers ?? current.headers }, validated)) {
+        throw new DomainError(
+          'invalid_state',
+          `MCP server ${id} changed while this change was being validated against its url and headers; read it again and retry.`,
+        );
+      }
+      const next: Upstream = { ...current, ...changes, updatedAt };
+      if (listed) {
+        next.tools = validated.tools;
+        next.toolsRefreshedAt = validated.toolsRefreshedAt;
+      }
+      return { next, metadata: { changed, name: next.name } };
+    });
   }
 
   async refresh(p: Principal, id: string, request: RequestMeta): Promise<Upstream> {
-    const u = await this.get(p, id);
-    await this.connector.forget(u.id);
-    u.tools = await this.connector.listTools(u);
-    u.toolsRefreshedAt = this.clock.now();
-    u.updatedAt = u.toolsRefreshedAt;
-    await this.save(p, u, 'mcp_server.refreshed', request, { name: u.name, tools: u.tools.length });
-    return u;
+    const before = await this.get(p, id);
+    await this.connector.forget(before.id);
+    const tools = await this.connector.listTools(before);
+    const refreshedAt = this.clock.now();
+    return this.writeLocked(p, before.id, 'mcp_server.refreshed', request, (current) => {
+      // A url or headers changed meanwhile (a PATCH, which listed the tools of its own endpoint): the tools
+      // listed here are of an endpoint the server no longer has. 409, and the PATCH's tools stay.
+      if (!sameEndpoint(current, before)) {
+        throw new DomainError('invalid_state', `MCP server ${id} changed while its tools were being listed; read it again and retry.`);
+      }
+      const next: Upstream = { ...current, tools, toolsRefreshedAt: refreshedAt, updatedAt: refreshedAt };
+      return { next, metadata: { name: next.name, tools: tools.length } };
+    });
   }
 
   async remove(p: Principal, id: string, request: RequestMeta): Promise<void> {
     const u = await this.get(p, id);
     await this.uow.run(async (tx) => {
-      await this.upstreams.delete(p.tenantId, u.id, tx);
+      // Deleted by a concurrent request since it was read: 404 for this one, and one audit event in all.
+      if (!(await this.upstreams.delete(p.tenantId, u.id, tx))) throw new NotFoundError(`MCP server ${id}`);
       await this.audit.record(
         { tenantId: p.tenantId, actor: actorOf(p), action: 'mcp_server.deleted', target: { type: 'mcp_server', id: u.id }, request, metadata: { name: u.name } },
         tx,
@@ -160,15 +206,33 @@ export class UpstreamRegistryService {
     }
   }
 
-  private async save(p: Principal, u: Upstream, action: string, request: RequestMeta, metadata: Record<string, unknown>) {
-    await this.uow.run(async (tx) => {
-      await this.upstreams.update(u, tx);
-      await this.audit.record(
-        { tenantId: p.tenantId, actor: actorOf(p), action, target: { type: 'mcp_server', id: u.id }, request, metadata },
-        tx,
-      );
+  private async refuseTakenName(tenantId: string, name: string, exceptId?: string): Promise<void> {
+    if (await this.upstreams.nameTaken(tenantId, name, exceptId)) throw new DuplicateUpstreamNameError(name);
+  }
+
+  /**
+   * In one transaction: re-reads the row `FOR UPDATE` (a concurrent PATCH,
+   * refresh or DELETE of it waits, or has committed), lets `apply` derive the
+   * row to write from it, writes it and audits `action`. A row gone by then is
+   * 404 not_found, with nothing written or audited.
+   */
+  private async writeLocked(
+    p: Principal,
+    id: string,
+    action: string,
+    request: RequestMeta,
+    apply: (current: Upstream) => { next: Upstream; metadata: Record<string, unknown> },
+  ): Promise<Upstream> {
+    const written = await this.uow.run(async (tx) => {
+      const current = await this.upstreams.findByIdForUpdate(p.tenantId, id, tx);
+      if (!current) throw new NotFoundError(`MCP server ${id}`);
+      const { next, metadata } = apply(current);
+      if (!(await this.upstreams.update(next, tx))) throw new NotFoundError(`MCP server ${id}`);
+      await this.audit.record({ tenantId: p.tenantId, actor: actorOf(p), action, target: { type: 'mcp_server', id }, request, metadata }, tx);
+      return next;
     });
     await this.catalog.invalidate(p.tenantId);
+    return written;
   }
 }
 

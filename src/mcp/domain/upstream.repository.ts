@@ -6,9 +6,14 @@ import type { Upstream, UpstreamTool } from './upstream';
 export abstract class UpstreamRepository {
   abstract listByTenant(tenantId: string): Promise<Upstream[]>;
   abstract findById(tenantId: string, id: string): Promise<Upstream | null>;
+  /** Reads the row and locks it (`FOR UPDATE`) until `tx` ends: what a write in `tx` starts from. */
+  abstract findByIdForUpdate(tenantId: string, id: string, tx: TransactionContext): Promise<Upstream | null>;
+  /** Whether another upstream of the tenant (not `exceptId`) has this name. */
+  abstract nameTaken(tenantId: string, name: string, exceptId?: string): Promise<boolean>;
   /** Throws DuplicateUpstreamNameError on a taken name. */
   abstract insert(upstream: Upstream, tx?: TransactionContext): Promise<void>;
-  abstract update(upstream: Upstream, tx?: TransactionContext): Promise<void>;
+  /** Writes the whole row; false when it no longer exists. Throws DuplicateUpstreamNameError on a taken name. */
+  abstract update(upstream: Upstream, tx?: TransactionContext): Promise<boolean>;
   abstract delete(tenantId: string, id: string, tx?: TransactionContext): Promise<boolean>;
 }
 

@@ -46,7 +46,7 @@ export class McpServersController {
   @Patch(':id')
   @ApiOperation({ summary: 'Change an upstream (URL, headers, timeout, name)' })
   @ApiOkResponse({ type: UpstreamResponseDto })
-  @ApiProblems(...BODY_PROBLEMS, 'not_found', 'duplicate_name', 'upstream_error', 'upstream_timeout')
+  @ApiProblems(...BODY_PROBLEMS, 'not_found', 'duplicate_name', 'invalid_state', 'upstream_error', 'upstream_timeout')
   async update(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() dto: UpdateUpstreamDto, @CurrentRequestMeta() meta: RequestMeta) {
     const u = await this.registry.update(p, id, { name: dto.name, url: dto.url, headers: dto.headers, timeoutMs: dto.timeout_ms }, meta);
     return toUpstreamResponse(u);
@@ -64,7 +64,7 @@ export class McpServersController {
   @Post(':id/refresh')
   @ApiOperation({ summary: 'Re-list the upstream\'s tools' })
   @ApiOkResponse({ type: UpstreamResponseDto })
-  @ApiProblems('not_found', 'upstream_error', 'upstream_timeout')
+  @ApiProblems('not_found', 'invalid_state', 'upstream_error', 'upstream_timeout')
   @HttpCode(200)
   async refresh(@CurrentPrincipal() p: Principal, @Param('id') id: string, @CurrentRequestMeta() meta: RequestMeta) {
     return toUpstreamResponse(await this.registry.refresh(p, id, meta));

@@ -5,7 +5,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, ErrorCode, McpError, ProgressNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { Upstream, UpstreamTool } from '../domain/upstream';
+import { redactHeaderValues, type Upstream, type UpstreamTool } from '../domain/upstream';
 import { ToolCallCancelledError, UpstreamFailureError, UpstreamProtocolError, UpstreamTimeoutError } from '../domain/mcp.errors';
 import { ToolCallOptions, ToolProgress, UpstreamConnector } from '../domain/upstream.repository';
 import type { CallCancellation } from '../domain/call-cancellation';
@@ -183,7 +183,7 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
             },
           });
       let initContentType: string | undefined;
-      c.onerror = (e) => this.logger.debug(`upstream ${upstream.name}: ${e.message}`);
+      c.onerror = (e) => this.logger.debug(`upstream ${upstream.name}: ${safeReason(e.message, upstream)}`);
       await c.connect(transport, { timeout: upstream.timeoutMs });
       if (transport instanceof StreamableHTTPClientTransport && this.pool.get(upstream.id) === entry && isJsonOrEventStream(initContentType)) {
         const headers: Record<string, string> = {
@@ -438,12 +438,26 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
     if (err instanceof McpError) {
       if (err.code === ErrorCode.RequestTimeout) return new UpstreamTimeoutError(upstream.name, upstream.timeoutMs);
       if (err.code === ErrorCode.ConnectionClosed) return new UpstreamFailureError(upstream.name, 'connection closed');
-      return new UpstreamProtocolError(upstream.name, err.code, err.message.replace(/^MCP error -?\d+: /, ''), err.data);
+      return new UpstreamProtocolError(upstream.name, err.code, safeReason(err.message.replace(/^MCP error -?\d+: /, ''), upstream), err.data);
     }
     const e = err as { name?: string; message?: string; cause?: { code?: string } };
     const reason = e?.cause?.code ?? e?.message ?? 'unreachable';
-    return new UpstreamFailureError(upstream.name, String(reason).slice(0, 200));
+    // Redacted before it is cut: a cut could leave the start of a value that redaction no longer recognises.
+    return new UpstreamFailureError(upstream.name, safeReason(String(reason), upstream).slice(0, 200));
   }
+}
+
+/**
+ * An error message as it may reach a problem+json `detail`, an agent or a log
+ * line, without the upstream's header values (credentials): undici's header
+ * errors are replaced whole (Headers.append quotes the value, trimmed, so it
+ * may not match it exactly; the ByteString error points at one of its
+ * characters), and any other occurrence, such as an upstream quoting the
+ * token it refused in its HTTP error body, is redacted.
+ */
+function safeReason(message: string, upstream: Upstream): string {
+  if (/is an invalid header value|convert argument to a ByteString/i.test(message)) return 'a configured header value cannot be sent';
+  return redactHeaderValues(message, upstream.headers);
 }
 
 /** The JSON-RPC response to a direct request. */

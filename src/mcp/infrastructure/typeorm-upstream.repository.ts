@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, QueryFailedError } from 'typeorm';
+import { DataSource, Not, QueryFailedError } from 'typeorm';
 import { managerOf } from '../../database/typeorm-unit-of-work';
-import { DomainError } from '../../shared/domain/domain-error';
 import type { TransactionContext } from '../../shared/domain/unit-of-work';
-import type { Upstream, UpstreamTool } from '../domain/upstream';
+import { DuplicateUpstreamNameError, type Upstream, type UpstreamTool } from '../domain/upstream';
 import { UpstreamRepository } from '../domain/upstream.repository';
 import { HeaderCipher } from './header-cipher';
 import { McpServerOrmEntity } from './mcp-server.orm-entity';
@@ -27,13 +26,23 @@ export class TypeOrmUpstreamRepository extends UpstreamRepository {
     return row ? this.toDomain(row) : null;
   }
 
+  async findByIdForUpdate(tenantId: string, id: string, tx: TransactionContext): Promise<Upstream | null> {
+    const row = await this.repo(tx).findOne({ where: { tenantId, id }, lock: { mode: 'pessimistic_write' } });
+    return row ? this.toDomain(row) : null;
+  }
+
+  async nameTaken(tenantId: string, name: string, exceptId?: string): Promise<boolean> {
+    return this.repo().exists({ where: { tenantId, name, ...(exceptId ? { id: Not(exceptId) } : {}) } });
+  }
+
   async insert(u: Upstream, tx?: TransactionContext): Promise<void> {
     await duplicateNameGuard(u.name, () => this.repo(tx).insert(this.toRow(u)));
   }
 
-  async update(u: Upstream, tx?: TransactionContext): Promise<void> {
+  async update(u: Upstream, tx?: TransactionContext): Promise<boolean> {
     const { id, tenantId, ...changes } = this.toRow(u);
-    await duplicateNameGuard(u.name, () => this.repo(tx).update({ id, tenantId }, changes));
+    const r = await duplicateNameGuard(u.name, () => this.repo(tx).update({ id, tenantId }, changes));
+    return (r.affected ?? 0) > 0;
   }
 
   async delete(tenantId: string, id: string, tx?: TransactionContext): Promise<boolean> {
@@ -79,13 +88,13 @@ export class TypeOrmUpstreamRepository extends UpstreamRepository {
   }
 }
 
-/** A unique violation on (tenant_id, name) becomes the product's duplicate_name. */
-async function duplicateNameGuard(name: string, write: () => Promise<unknown>): Promise<void> {
+/** A unique violation on (tenant_id, name) becomes the product's duplicate_name (the backstop of a race the service's check cannot see). */
+async function duplicateNameGuard<T>(name: string, write: () => Promise<T>): Promise<T> {
   try {
-    await write();
+    return await write();
   } catch (err) {
     if (err instanceof QueryFailedError && (err.driverError as { code?: string }).code === '23505') {
-      throw new DomainError('duplicate_name', `An upstream named "${name}" already exists.`, { name });
+      throw new DuplicateUpstreamNameError(name);
     }
     throw err;
   }
