@@ -16,7 +16,9 @@ import { ADMIT_MANY_SQL } from './1764835200000-AdmitBatch';
  * - `tollgate_admit_many()` charges the cap of the call's lineage: one primary
  *   key probe of `api_keys` per distinct key of a batch. An OAuth subject's
  *   key id is in no `api_keys` row and stays its own lineage. The ledger rows
- *   keep the calling key's id.
+ *   keep the calling key's id. An admitted call of a capped key also returns
+ *   the lineage's spend after it (`key_spent`), so the budget an agent sees
+ *   (M6) is what its key may still spend, not the tenant's whole balance.
  * - The refund path (`unspend`) maps the key to its lineage the same way.
  *
  * tollgate_admit() (one call, kept for replicas of two versions back) is left
@@ -40,20 +42,38 @@ export class KeySpendByLineage1765008000000 implements MigrationInterface {
          WHERE a.lineage_id <> a.id GROUP BY a.lineage_id, s.period
         ON CONFLICT (key_id, period) DO UPDATE SET credits = key_spend.credits + EXCLUDED.credits`);
     await q.query(`DELETE FROM key_spend s USING api_keys a WHERE a.id = s.key_id AND a.lineage_id <> a.id`);
+    // Dropped and created again: the result gains a column (key_spent), which CREATE OR REPLACE cannot do.
+    // Replicas of the previous version read the columns they know by name.
+    await q.query(`DROP FUNCTION ${ADMIT_MANY_SIGNATURE}`);
     await q.query(admitManyByLineage());
   }
 
   async down(q: QueryRunner): Promise<void> {
     // The merged spends stay on the first key of each chain (what each key spent is not kept apart).
-    await q.query(ADMIT_MANY_SQL.replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION'));
+    await q.query(`DROP FUNCTION ${ADMIT_MANY_SIGNATURE}`);
+    await q.query(ADMIT_MANY_SQL);
     await q.query(`ALTER TABLE api_keys DROP COLUMN lineage_id`);
   }
 }
 
-/** tollgate_admit_many() of AdmitBatch, with the cap counted per lineage. Exported for the tests. */
+const ADMIT_MANY_SIGNATURE = 'tollgate_admit_many(text, date, bigint[], bigint[], bigint[], uuid[], text[], bigint[], text[], uuid[], uuid[], bigint[])';
+
+/** tollgate_admit_many() of AdmitBatch, with the cap counted per lineage and the spend of a capped key returned. */
 export function admitManyByLineage(): string {
   const edits: [string, string][] = [
-    ['CREATE FUNCTION tollgate_admit_many(', 'CREATE OR REPLACE FUNCTION tollgate_admit_many('],
+    [
+      'RETURNS TABLE (ord integer, outcome text, requests bigint, tokens bigint, balance bigint)',
+      'RETURNS TABLE (ord integer, outcome text, requests bigint, tokens bigint, balance bigint, key_spent bigint)',
+    ],
+    ['          ord := i;\n', '          ord := i;\n          key_spent := NULL;\n'],
+    [
+      "          outcome := 'admitted'; requests := v_requests; tokens := v_tokens; balance := v_balance;",
+      `          -- A capped key's spend this month after this call (its lineage's): what the agent may still spend (M6).
+          IF p_price[i] > 0 AND p_key_cap[i] IS NOT NULL THEN
+            key_spent := s_spent[k] + s_added[k];
+          END IF;
+          outcome := 'admitted'; requests := v_requests; tokens := v_tokens; balance := v_balance;`,
+    ],
     [
       '        k integer;\n',
       `        k integer;

@@ -152,6 +152,25 @@ describe('Per-key monthly credit cap (e2e)', () => {
     expect(await spent(rotated.body.id)).toBe(0);
   });
 
+  it('the budget a capped key sees (M6 _meta, verify) is what the key may still spend, not the tenant\'s balance', async () => {
+    const { admin } = await tenant();
+    const key = await createKey(t, admin, { monthly_credit_cap: 3 });
+    const first = await call(key.token);
+    expect(first.status).toBe(200);
+    expect(first.body._meta['io.tollgate/budget'].credits_remaining).toBe(2);
+    const service = managementToken({ tenantId: (await t.request({ method: 'GET', url: `/api/v1/api-keys/${key.id}`, token: admin })).body.tenant_id, roles: ['service'] });
+    const verified = await t.request({ method: 'POST', url: '/api/v1/keys/verify', token: service, body: { key: key.token, cost: 1 } });
+    expect(verified.body).toMatchObject({ valid: true, remaining: { credits_remaining: 1 } });
+    // An uncapped key of the same tenant sees the tenant's balance (1,000 granted, 2 spent, 1 more now).
+    const free = await createKey(t, admin);
+    const other = await call(free.token);
+    expect(other.body._meta['io.tollgate/budget'].credits_remaining).toBe(997);
+    // A failed call refunds the key's spend too: the budget says so.
+    const failed = await call(key.token, 'fake__boom', {});
+    expect(failed.status).toBe(502);
+    expect(await spent(key.id)).toBe(2);
+  });
+
   it('an upstream failure of a rotated key is refunded on its chain\'s spend', async () => {
     const { admin } = await tenant();
     const key = await createKey(t, admin, { monthly_credit_cap: 1 });

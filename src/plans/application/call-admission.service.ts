@@ -20,6 +20,9 @@ export interface Admission {
   requestsUsed: number;
   tokensUsed: number;
   balance: number;
+  /** The key's monthly cap and its spend after this call (null: no cap, or nothing charged). */
+  keyCap: number | null;
+  keySpent: number | null;
 }
 
 /** The budget an agent sees in `_meta` after a call (M6). */
@@ -79,7 +82,7 @@ export class CallAdmission {
     }
     if (r.outcome === 'insufficient_credits') throw new InsufficientCreditsError(r.balance, price);
     if (r.outcome === 'key_cap_exceeded') throw new KeyCreditCapExceededError(r.balance, price, keyCap ?? 0, r.keySpent);
-    const admitted: Admission = { tenantId, keyId, tool, plan, period, resetAt, price, requestsUsed: r.requests, tokensUsed: r.tokens, balance: r.balance };
+    const admitted: Admission = { tenantId, keyId, tool, plan, period, resetAt, price, requestsUsed: r.requests, tokensUsed: r.tokens, balance: r.balance, keyCap, keySpent: r.keySpent };
     // P6 after commit and off the response path: quota at 80 % / 100 %, credits under the threshold.
     void this.alerts
       .afterAdmission({
@@ -99,7 +102,10 @@ export class CallAdmission {
   async release(a: Admission): Promise<void> {
     await this.uow.run(async (tx) => {
       await this.quotas.release(a.tenantId, a.period, tx);
-      if (a.price > 0) a.balance = await this.credits.refund(a.tenantId, a.price, a.keyId, a.tool, tx, a.period);
+      if (a.price > 0) {
+        a.balance = await this.credits.refund(a.tenantId, a.price, a.keyId, a.tool, tx, a.period);
+        if (a.keySpent !== null) a.keySpent = Math.max(0, a.keySpent - a.price);
+      }
     });
   }
 
@@ -108,7 +114,8 @@ export class CallAdmission {
       plan: a.plan.id,
       requests_remaining: Math.max(0, a.plan.quotas.requestsPerMonth - a.requestsUsed),
       tokens_remaining: Math.max(0, a.plan.quotas.tokensPerMonth - a.tokensUsed - extraTokens),
-      credits_remaining: a.balance,
+      // A capped key may spend less than the tenant holds: the agent sees what its key can still spend.
+      credits_remaining: a.keyCap !== null && a.keySpent !== null ? Math.min(a.balance, Math.max(0, a.keyCap - a.keySpent)) : a.balance,
       reset_at: a.resetAt.toISOString(),
     };
   }

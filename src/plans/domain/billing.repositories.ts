@@ -64,7 +64,8 @@ export abstract class BillingEventRepository {
 }
 
 export type AdmitOutcome =
-  | { outcome: 'admitted'; requests: number; tokens: number; balance: number }
+  /** `keySpent`: a capped key's spend this month after the call (its rotation chain's); null without a cap or a charge. */
+  | { outcome: 'admitted'; requests: number; tokens: number; balance: number; keySpent: number | null }
   | { outcome: 'quota_exceeded'; requests: number; tokens: number }
   | { outcome: 'insufficient_credits'; balance: number }
   | { outcome: 'key_cap_exceeded'; balance: number; keySpent: number };

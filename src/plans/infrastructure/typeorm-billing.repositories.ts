@@ -277,11 +277,14 @@ interface AdmitRow {
   requests: string | null;
   tokens: string | null;
   balance: string | null;
+  key_spent: string | null;
   commit_mode: string;
 }
 
 function toOutcome(r: AdmitRow): AdmitOutcome {
-  if (r.outcome === 'admitted') return { outcome: 'admitted', requests: Number(r.requests), tokens: Number(r.tokens), balance: Number(r.balance) };
+  if (r.outcome === 'admitted') {
+    return { outcome: 'admitted', requests: Number(r.requests), tokens: Number(r.tokens), balance: Number(r.balance), keySpent: r.key_spent === null ? null : Number(r.key_spent) };
+  }
   if (r.outcome === 'quota_exceeded') return { outcome: 'quota_exceeded', requests: Number(r.requests ?? 0), tokens: Number(r.tokens ?? 0) };
   // key_cap_exceeded reports the key's spend this month in `requests`.
   if (r.outcome === 'key_cap_exceeded') return { outcome: 'key_cap_exceeded', balance: Number(r.balance), keySpent: Number(r.requests) };
