@@ -259,6 +259,10 @@ describe('MCP protocol over raw HTTP (e2e)', () => {
         expect(res.json).toMatchObject({ jsonrpc: '2.0', id: req.id, error: { code: -32020 } });
         expect(res.json.error.message).toMatch(/^Header mismatch: /);
       }
+      // A notification carries its method too: one the header contradicts is refused (id null: it has none).
+      const note = await post({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 42 } }, { headers: { ...AFTER_INIT, 'mcp-method': 'tools/call', 'mcp-name': 'fake__echo' } });
+      expect(note.status).toBe(400);
+      expect(note.json).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32020 } });
       const batch = await post([rpc('tools/call', { name: 'fake__echo', arguments: { message: 'batched' } })], {
         headers: { ...AFTER_INIT, 'mcp-method': 'tools/list' },
       });

@@ -28,7 +28,10 @@ describe('SEP-2243 mirrored headers', () => {
     expect(mirroredValues(call('x'))).toEqual({ method: 'tools/call', name: 'x' });
     expect(mirroredValues({ jsonrpc: '2.0', id: 2, method: 'resources/read', params: { uri: 'file:///a' } })).toEqual({ method: 'resources/read', name: 'file:///a' });
     expect(mirroredValues({ jsonrpc: '2.0', id: 3, method: 'tools/list' })).toEqual({ method: 'tools/list', name: null });
-    expect(mirroredValues({ jsonrpc: '2.0', method: 'notifications/initialized' })).toEqual({ method: null, name: null });
+    // A notification carries its method too (a proxy routing on Mcp-Method must not be misled by one).
+    expect(mirroredValues({ jsonrpc: '2.0', method: 'notifications/initialized' })).toEqual({ method: 'notifications/initialized', name: null });
+    expect(mirroredValues({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1, name: 'x' } })).toEqual({ method: 'notifications/cancelled', name: null });
+    expect(mirroredValues({ jsonrpc: '2.0', id: 4, result: {} })).toEqual({ method: null, name: null });
     expect(mirroredValues([call('x')])).toEqual({ method: null, name: null });
   });
 
@@ -40,6 +43,8 @@ describe('SEP-2243 mirrored headers', () => {
     expect(headerMismatch({ 'mcp-name': 'y' }, call('x'))).toMatch(/Mcp-Name/);
     expect(headerMismatch({ 'mcp-name': '=?base64?%%?=' }, call('x'))).toMatch(/base64/);
     expect(headerMismatch({ 'mcp-name': 'x' }, { jsonrpc: '2.0', id: 1, method: 'tools/list' })).toBeNull(); // no name to contradict
+    expect(headerMismatch({ 'mcp-method': 'tools/call' }, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 42 } })).toMatch(/does not match/);
+    expect(headerMismatch({ 'mcp-method': 'notifications/cancelled' }, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 42 } })).toBeNull();
     expect(headerMismatch({ 'mcp-method': 'tools/list' }, [call('x')])).toMatch(/batch/);
     expect(headerMismatch({}, [call('x')])).toBeNull();
     expect(headerMismatch({ 'mcp-method': 'TOOLS/CALL' }, call('x'))).toMatch(/Mcp-Method/);

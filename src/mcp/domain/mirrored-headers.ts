@@ -45,11 +45,16 @@ export function decodeHeaderValue(header: string): string | null {
   }
 }
 
-/** What a JSON-RPC message implies for the two headers (null: the message is not a request, or addresses no name). */
+/**
+ * What a JSON-RPC message implies for the two headers: the method of a
+ * request or a notification (null for a response), and the name a request
+ * addresses (null when it addresses none).
+ */
 export function mirroredValues(message: unknown): { method: string | null; name: string | null } {
   if (typeof message !== 'object' || message === null || Array.isArray(message)) return { method: null, name: null };
   const m = message as { method?: unknown; id?: unknown; params?: { name?: unknown; uri?: unknown } };
-  if (typeof m.method !== 'string' || m.id === undefined) return { method: null, name: null };
+  if (typeof m.method !== 'string') return { method: null, name: null };
+  if (m.id === undefined) return { method: m.method, name: null };
   let name: unknown = null;
   if (m.method === 'tools/call' || m.method === 'prompts/get') name = m.params?.name;
   else if (m.method === 'resources/read') name = m.params?.uri;
