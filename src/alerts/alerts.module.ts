@@ -3,8 +3,10 @@ import { AuditModule } from '../audit/audit.module';
 import { AuthModule } from '../auth/auth.module';
 import { AlertsService } from './application/alerts.service';
 import { AlertRepository, AlertSender, TenantQuotas } from './domain/alerts';
+import { HostResolver } from './domain/host-resolver';
 import { AlertsController } from './http/alerts.controller';
-import { FetchAlertSender } from './infrastructure/fetch-alert.sender';
+import { DnsHostResolver } from './infrastructure/dns-host.resolver';
+import { HttpAlertSender } from './infrastructure/http-alert.sender';
 import { PlanTenantQuotas } from './infrastructure/plan-tenant-quotas';
 import { TypeOrmAlertRepository } from './infrastructure/typeorm-alert.repository';
 
@@ -15,7 +17,8 @@ import { TypeOrmAlertRepository } from './infrastructure/typeorm-alert.repositor
   providers: [
     AlertsService,
     { provide: AlertRepository, useClass: TypeOrmAlertRepository },
-    { provide: AlertSender, useClass: FetchAlertSender },
+    { provide: AlertSender, useClass: HttpAlertSender },
+    { provide: HostResolver, useClass: DnsHostResolver },
     { provide: TenantQuotas, useClass: PlanTenantQuotas },
   ],
   exports: [AlertsService],

@@ -1,11 +1,14 @@
 import { createServer, IncomingMessage, Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
+import { AddressInfo, createServer as createTcpServer, isIP, Server as TcpServer } from 'node:net';
 import { join } from 'node:path';
 import { AlertsService } from '../../src/alerts/application/alerts.service';
+import { HostResolver } from '../../src/alerts/domain/host-resolver';
 import { CreditsService } from '../../src/plans/application/credits.service';
 import { UsageBuffer } from '../../src/usage/application/usage-buffer';
 import { verifySignature } from '../../src/shared/domain/webhook-signature';
 import { createTestApp, TestApp } from '../support/create-test-app';
+import { FakeJwks, startFakeJwks } from '../support/fake-jwks';
 import { FakeUpstream } from '../support/fake-upstream';
 import { createKey, managementToken, setPlan, uniqueTenant } from '../support/factories';
 
@@ -311,5 +314,100 @@ describe('Alerts: signed outbound webhooks (P6)', () => {
     expect(audit.map((a: { m: string }) => a.m).join()).not.toContain('whsec_');
     const developer = await t.request({ method: 'GET', url: '/api/v1/alerts/settings', token: managementToken({ tenantId: tenant, roles: ['developer'] }) });
     expect(developer.status).toBe(403);
+  });
+});
+
+/**
+ * F8: in production, alerts go to public hosts only. The app runs with NODE_ENV=production (JWKS
+ * management tokens, as production requires) and a fake resolver standing in for DNS; the
+ * loopback listener below must never see a connection. (This block runs after the one above has
+ * closed its app, so no test-mode dispatcher delivers these tenants' alerts.)
+ */
+describe('Alerts in production: public hosts only (F8)', () => {
+  const ISSUER = 'https://idp.test/';
+  const AUDIENCE = 'tollgate-api';
+  let jwks: FakeJwks;
+  let t: TestApp;
+  let alerts: AlertsService;
+  let trap: TcpServer;
+  let trapPort = 0;
+  let connections = 0;
+  /** hooks.example.com "resolves" to the loopback listener. */
+  const resolver = new (class extends HostResolver {
+    async resolve(hostname: string) {
+      const answers: Record<string, string[]> = { 'hooks.example.com': ['127.0.0.1'], 'mixed.example.com': ['93.184.215.14', '::1'] };
+      return (answers[hostname] ?? []).map((address) => ({ address, family: isIP(address) as 4 | 6 }));
+    }
+  })();
+
+  beforeAll(async () => {
+    trap = createTcpServer((socket) => socket.destroy());
+    trap.on('connection', () => connections++);
+    await new Promise<void>((r) => trap.listen(0, '127.0.0.1', () => r()));
+    trapPort = (trap.address() as AddressInfo).port;
+    jwks = await startFakeJwks();
+    t = await createTestApp(
+      { NODE_ENV: 'production', JWT_JWKS_URI: jwks.jwksUri, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE, JWT_SECRET: undefined },
+      [{ provide: HostResolver, useValue: resolver }],
+    );
+    alerts = t.app.get(AlertsService);
+  }, 60_000);
+
+  afterAll(async () => {
+    await t?.close();
+    await jwks?.close();
+    await new Promise((r) => trap?.close(r));
+  });
+
+  const adminOf = (tenant: string) => jwks.sign({ iss: ISSUER, aud: AUDIENCE, sub: 'user-1', tenant_id: tenant, roles: ['admin'] }, { alg: 'RS256' });
+
+  it.each([
+    'https://[::ffff:169.254.169.254]/latest/meta-data/',
+    'https://[::ffff:127.0.0.1]:8443/',
+    'https://[::]:8443/',
+    'https://100.100.100.200/latest/meta-data/',
+    'https://metadata.google.internal/computeMetadata/v1/',
+    'https://[64:ff9b::169.254.169.254]/',
+    'https://api.localhost/',
+    'http://hooks.example.com/',
+  ])('PUT /api/v1/alerts/settings refuses %s: 422 validation_failed on url, nothing stored', async (url) => {
+    const tenant = uniqueTenant('f8');
+    const admin = adminOf(tenant);
+    const res = await t.request({ method: 'PUT', url: '/api/v1/alerts/settings', token: admin, body: { url } });
+    expect(res.status).toBe(422);
+    expect(res.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'url', message: expect.stringMatching(/^must be a public https URL: /) }] });
+    expect(res.text).not.toContain('whsec_');
+    expect(await t.db.query(`SELECT 1 FROM alert_settings WHERE tenant_id = $1`, [tenant])).toEqual([]);
+  });
+
+  async function leakAlertFor(url: string, storeDirectly = false) {
+    const tenant = uniqueTenant('f8');
+    const admin = adminOf(tenant);
+    const put = await t.request({ method: 'PUT', url: '/api/v1/alerts/settings', token: admin, body: { url: storeDirectly ? 'https://public.example.com/hook' : url } });
+    expect(put.status).toBe(200);
+    // A URL saved before the configuration check existed.
+    if (storeDirectly) await t.db.query(`UPDATE alert_settings SET url = $2 WHERE tenant_id = $1`, [tenant, url]);
+    expect(await alerts.keyLeaked({ tenantId: tenant, keyId: 'k-1', name: 'ci', disabled: true, url: null, source: 'test', stateAt: new Date() })).toBe(true);
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      await alerts.dispatch();
+      const list = await t.request({ method: 'GET', url: '/api/v1/alerts/deliveries', token: admin });
+      expect(list.status).toBe(200);
+      if (list.body.data[0]?.attempts > 0 || Date.now() > deadline) return { list: list.body.data, secret: put.body.signing_secret as string };
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  it.each([
+    ['hooks.example.com (resolves to 127.0.0.1)', 'https://hooks.example.com:PORT/hook', false, 'refused: the host resolves to a private address'],
+    ['mixed.example.com (one public, one loopback address)', 'https://mixed.example.com:PORT/hook', false, 'refused: the host resolves to a private address'],
+    ['a stored https://[::ffff:127.0.0.1] URL', 'https://[::ffff:127.0.0.1]:PORT/hook', true, 'refused: ::ffff:7f00:1 is a loopback address'],
+  ])('a delivery to %s fails with a clear last_error and never connects', async (_name, url, storeDirectly, message) => {
+    const before = connections;
+    const { list, secret } = await leakAlertFor(url.replace('PORT', String(trapPort)), storeDirectly);
+    expect(list).toEqual([expect.objectContaining({ type: 'key.leaked', status: 'pending', attempts: 1, last_status: null, last_error: message })]);
+    expect(JSON.stringify(list)).not.toContain(secret);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(connections).toBe(before);
   });
 });

@@ -1,5 +1,9 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AuditRecorder } from '../../audit/application/audit-recorder.service';
-import type { AppConfig } from '../../config/app-config';
+import { AppConfig } from '../../config/app-config';
+import { ValidationFailedError } from '../../shared/domain/domain-error';
 import { Clock } from '../../shared/domain/clock';
 import { AlertDelivery, AlertRepository, AlertSender, AlertSettings, TenantQuotas } from '../domain/alerts';
 import { AlertsService } from './alerts.service';
@@ -181,4 +185,84 @@ describe('AlertsService', () => {
     expect(await service.checkQuotas()).toBe(0);
     expect(repo.counterReads).toBe(reads); // every threshold of these limits known: no read
   });
+});
+
+describe('AlertsService.configure: where alerts may go (F8)', () => {
+  const actor = { type: 'user', id: 'admin-1' } as const;
+  const request = { ip: '127.0.0.1', userAgent: 'jest', requestId: 'r-1' };
+  /** A real production AppConfig, as the security review built it. */
+  const production = () =>
+    AppConfig.fromEnvironment({
+      NODE_ENV: 'production',
+      JWT_JWKS_URI: 'https://idp.example.com/jwks.json',
+      JWT_ISSUER: 'https://idp.example.com/',
+      JWT_AUDIENCE: 'tollgate',
+      API_KEY_PEPPER: 'prod-pepper-0123456789',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'alerts-spec-')),
+    });
+  const service = (config: AppConfig) => {
+    const repo = new FakeAlertRepository({ tenantId: 'other', url: 'https://example.com/hook', secret: 'whsec_x', creditsThreshold: 10, keyExpiryDays: 7 });
+    const audit = { record: async () => undefined } as unknown as AuditRecorder;
+    return new AlertsService(repo, {} as AlertSender, audit, { now: () => NOW }, config, new FakeQuotas());
+  };
+  const refusal = async (svc: AlertsService, url: string) => {
+    try {
+      await svc.configure('acme', { url }, actor, request);
+    } catch (e) {
+      if (e instanceof ValidationFailedError) return e.errors;
+      throw e;
+    }
+    return null;
+  };
+
+  it.each([
+    // The review's findings.
+    'https://[::ffff:169.254.169.254]/latest/meta-data/',
+    'https://[::ffff:127.0.0.1]:8443/',
+    'https://[::]:8443/',
+    'https://100.100.100.200/latest/meta-data/',
+    'https://metadata.google.internal/computeMetadata/v1/',
+    // Other spellings of the same hosts.
+    'https://[0:0:0:0:0:ffff:a9fe:a9fe]/',
+    'https://[64:ff9b::169.254.169.254]/',
+    'https://[::127.0.0.1]/',
+    'https://[::1]/',
+    'https://0x7f.1/',
+    'https://2130706433/',
+    'https://0.0.0.0/',
+    'https://100.64.0.1/',
+    'https://198.18.0.1/',
+    'https://192.0.2.10/',
+    'https://224.0.0.1/',
+    'https://255.255.255.255/',
+    'https://[fd00::1]/',
+    'https://[fe80::1]/',
+    'https://[ff02::1]/',
+    'https://[2001:db8::1]/',
+    'https://localhost/',
+    'https://LOCALHOST./',
+    'https://api.localhost/',
+    'https://metadata.google.internal./',
+    'https://db.corp.internal/',
+    'https://printer.local/',
+    'https://metadata/computeMetadata/v1/',
+    'http://hooks.example.com/',
+  ])('refuses %s in production (422 validation_failed on url)', async (url) => {
+    const errors = await refusal(service(production()), url);
+    expect(errors).toEqual([{ field: 'url', message: expect.stringMatching(/^must be a public https URL/) }]);
+  });
+
+  it.each(['https://hooks.example.com/tollgate', 'https://8.8.8.8/hook', 'https://[2606:4700:4700::1111]/hook', 'https://[::ffff:8.8.8.8]/hook', 'https://hooks.example.com./x'])(
+    'accepts %s in production',
+    async (url) => {
+      expect(await refusal(service(production()), url)).toBeNull();
+    },
+  );
+
+  it.each(['http://127.0.0.1:4000/hooks', 'http://localhost:4000/hooks', 'http://[::ffff:127.0.0.1]:4000/', 'https://10.0.0.5/hook'])(
+    'keeps accepting %s outside production (tests and npm start deliver to local listeners)',
+    async (url) => {
+      expect(await refusal(service({ production: false } as AppConfig), url)).toBeNull();
+    },
+  );
 });

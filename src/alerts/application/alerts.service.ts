@@ -23,6 +23,7 @@ import {
   quotaMonth,
   TenantQuotas,
 } from '../domain/alerts';
+import { hostProblem } from './webhook-target';
 
 export const DISPATCH_INTERVAL_MS = 1_000;
 const EXPIRY_SCAN_INTERVAL_MS = 10 * 60_000;
@@ -288,7 +289,14 @@ export class AlertsService implements OnModuleInit, OnApplicationShutdown {
     return value;
   }
 
-  /** In production alerts go to public https endpoints only; development may use http and loopback. */
+  /**
+   * In production alerts go to public https endpoints only: no IP literal outside
+   * public unicast (IPv4-mapped and NAT64 forms judged by the address they wrap), no
+   * `localhost`, `*.internal`, `*.local`… or single-label name (see webhook-target.ts).
+   * A name's addresses are checked when each alert is sent (the sender resolves it,
+   * refuses any private address and connects to the addresses it checked).
+   * Development and tests may use http and any host (local listeners).
+   */
   private checkUrl(raw: string): string {
     let url: URL;
     try {
@@ -296,10 +304,9 @@ export class AlertsService implements OnModuleInit, OnApplicationShutdown {
     } catch {
       throw new ValidationFailedError([{ field: 'url', message: 'must be an absolute URL' }]);
     }
-    const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, '');
-    const privateHost = /^(localhost|127\.|10\.|192\.168\.|169\.254\.|172\.(1[6-9]|2\d|3[01])\.|0\.0\.0\.0|::1$|fc|fd|fe80)/.test(host);
-    if (this.config.production && (url.protocol !== 'https:' || privateHost)) {
-      throw new ValidationFailedError([{ field: 'url', message: 'must be a public https URL' }]);
+    if (this.config.production) {
+      const problem = url.protocol === 'https:' ? hostProblem(url.hostname) : 'the scheme is not https';
+      if (problem) throw new ValidationFailedError([{ field: 'url', message: `must be a public https URL: ${problem}` }]);
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ValidationFailedError([{ field: 'url', message: 'must be http(s)' }]);
     if (url.username || url.password) throw new ValidationFailedError([{ field: 'url', message: 'must not contain credentials' }]);
