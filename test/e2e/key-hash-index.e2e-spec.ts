@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
+import { MIGRATIONS } from '../../migrations';
 import { dataSourceOptions, runMigrations } from '../../src/database/data-source';
 import { ThrowawayDatabase, throwawayDatabase } from '../support/throwaway-database';
 
@@ -8,6 +9,14 @@ import { ThrowawayDatabase, throwawayDatabase } from '../support/throwaway-datab
  * api_keys.key_hash (built concurrently by its migration), next to the unique
  * B-tree that keeps hashes unique.
  */
+/** KeyHashLookupIndex and the migrations after it: what is undone to undo it. */
+const NAMES = MIGRATIONS.map((m) => new m().name as string);
+const SINCE = NAMES.slice(NAMES.indexOf('KeyHashLookupIndex1764921600000'));
+
+async function undoSince(ds: DataSource): Promise<void> {
+  for (let i = 0; i < SINCE.length; i++) await ds.undoLastMigration();
+}
+
 describe('key hash lookup index (migration KeyHashLookupIndex)', () => {
   let database: ThrowawayDatabase;
   let url: string;
@@ -59,10 +68,10 @@ describe('key hash lookup index (migration KeyHashLookupIndex)', () => {
     const ds = new DataSource(dataSourceOptions(url));
     await ds.initialize();
     try {
-      await ds.undoLastMigration();
+      await undoSince(ds);
       expect((await indexes()).map((i) => i.indexname)).toEqual(['uq_api_keys_key_hash']);
       const applied = await ds.runMigrations({ transaction: 'each' });
-      expect(applied.map((m) => m.name)).toEqual(['KeyHashLookupIndex1764921600000']);
+      expect(applied.map((m) => m.name)).toEqual(SINCE);
       expect((await indexes()).map((i) => i.indexname)).toEqual(['ix_api_keys_key_hash_lookup', 'uq_api_keys_key_hash']);
     } finally {
       await ds.destroy();
@@ -73,7 +82,7 @@ describe('key hash lookup index (migration KeyHashLookupIndex)', () => {
     const ds = new DataSource(dataSourceOptions(url));
     await ds.initialize();
     try {
-      await ds.undoLastMigration();
+      await undoSince(ds);
     } finally {
       await ds.destroy();
     }
@@ -86,7 +95,7 @@ describe('key hash lookup index (migration KeyHashLookupIndex)', () => {
     await db.query(`CREATE INDEX ix_api_keys_key_hash_lookup ON api_keys USING hash (key_hash)`);
     await db.query(`UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'ix_api_keys_key_hash_lookup'::regclass`);
     expect((await lookupIndex())?.valid).toBe(false);
-    expect(await runMigrations(url)).toEqual(['KeyHashLookupIndex1764921600000']);
+    expect(await runMigrations(url)).toEqual(SINCE);
     expect((await lookupIndex())?.valid).toBe(true);
   });
 

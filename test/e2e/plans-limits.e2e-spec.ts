@@ -1,10 +1,14 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client as PgClient } from 'pg';
 import { DataSource } from 'typeorm';
 import type { AppConfig } from '../../src/config/app-config';
+import { CallAdmission } from '../../src/plans/application/call-admission.service';
+import { SubscriptionsService } from '../../src/plans/application/subscriptions.service';
 import { AdmissionStore } from '../../src/plans/domain/billing.repositories';
 import { monthWindow } from '../../src/plans/domain/plan';
+import { UnitOfWork } from '../../src/shared/domain/unit-of-work';
 import { PostgresAdmissionStore } from '../../src/plans/infrastructure/typeorm-billing.repositories';
 import { UsageBuffer } from '../../src/usage/application/usage-buffer';
 import { createTestApp, TestApp } from '../support/create-test-app';
@@ -399,9 +403,13 @@ describe('Plans, rate limits, quotas and credits (e2e)', () => {
     expect(usage.body.requests_count).toBe(1);
   });
 
-  it('the month\'s included credits follow the plan up: past_due at the first call grants free\'s, paying again tops up to the plan\'s, once', async () => {
-    const { tenant, admin, key } = await tenantOn('roomy');
+  it('the month\'s included credits follow the plan up: past_due grants free\'s, paying again tops up to the plan\'s, once', async () => {
+    const tenant = uniqueTenant('grant');
+    const admin = managementToken({ tenantId: tenant });
     await setPlan(t, tenant, 'roomy', 'past_due');
+    const reg = await t.request({ method: 'POST', url: '/api/v1/mcp/servers', token: admin, body: { name: 'fake', url: fake.url } });
+    expect(reg.status).toBe(201);
+    const key = (await createKey(t, admin, { permission_scope: { mcp_tool_ids: ['fake__*'] } })).token;
     expect((await restCall(key)).status).toBe(200);
     const month = new Date().toISOString().slice(0, 7);
     expect((await ledger(admin)).map((r) => `${r.type}:${r.amount}`)).toEqual(['grant:100', 'charge:-1']);
@@ -415,16 +423,75 @@ describe('Plans, rate limits, quotas and credits (e2e)', () => {
     expectConsistentChain(rows, 998);
     const grants = await t.db.query(`SELECT reference FROM credit_transactions WHERE tenant_id = $1 AND type = 'grant' ORDER BY seq`, [tenant]);
     expect(grants.map((g: { reference: string }) => g.reference)).toEqual([`monthly:${month}:free`, `monthly:${month}:roomy`]);
-    const [audit] = await t.db.query(`SELECT metadata FROM audit_events WHERE tenant_id = $1 AND action = 'credits.granted'`, [tenant]);
-    expect(audit.metadata).toMatchObject({ amount: 900, reference: `monthly:${month}:roomy`, reason: 'plan_raised' });
+    const audits = await t.db.query(`SELECT metadata FROM audit_events WHERE tenant_id = $1 AND action = 'credits.granted' ORDER BY seq`, [tenant]);
+    expect(audits.map((a: { metadata: { amount: number; reason: string } }) => [a.metadata.amount, a.metadata.reason])).toEqual([
+      [100, 'plan_changed'],
+      [900, 'plan_raised'],
+    ]);
   });
 
-  it('a plan change before the month\'s first call grants nothing: the first call grants the plan of that moment', async () => {
+  it('a plan change and an admission of the same tenant in flight do not deadlock (the tenant row is locked FOR NO KEY UPDATE)', async () => {
+    const tenant = uniqueTenant('deadlock');
+    await setPlan(t, tenant, 'free');
+    const key = randomUUID();
+    await t.app.get(CallAdmission).admit(tenant, key, 'fake__echo', 1_000);
+    const month = monthWindow(new Date()).start.toISOString().slice(0, 10);
+    const url = process.env.DATABASE_URL;
+    const [holder, admitter, watcher] = [0, 1, 2].map(() => new PgClient({ connectionString: url }));
+    await Promise.all([holder.connect(), admitter.connect(), watcher.connect()]);
+    try {
+      // The admission takes the quota row and the credit account, then waits on the key's spend row...
+      await holder.query('BEGIN');
+      await holder.query(`SELECT * FROM key_spend WHERE key_id = $1 AND period = $2 FOR UPDATE`, [key, month]);
+      const pid = (await admitter.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+      const admitted = admitter
+        .query(
+          `SELECT * FROM tollgate_admit_many($1, $2::date, ARRAY[1000000]::bigint[], ARRAY[1000000000]::bigint[], ARRAY[1]::bigint[], ARRAY[$3]::uuid[],
+             ARRAY['fake__echo'], ARRAY[0]::bigint[], ARRAY['r']::text[], ARRAY[$4]::uuid[], ARRAY[$5]::uuid[], ARRAY[1000]::bigint[])`,
+          [tenant, month, key, randomUUID(), randomUUID()],
+        )
+        .then(() => 'ok', (e: Error) => e.message);
+      for (let i = 0; i < 200; i++) {
+        const r = await watcher.query(`SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [pid]);
+        if (r.rows[0]?.wait_event_type === 'Lock') break;
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      // ...while a plan change locks the tenant row and waits for the credit account (the month's grant).
+      const changed = t.app.get(SubscriptionsService).change(tenant, 'roomy', 'active', { type: 'system', id: 'test' }).then(() => 'ok', (e: Error) => e.message);
+      await new Promise((res) => setTimeout(res, 300));
+      await holder.query('COMMIT');
+      // The admission's ledger insert checks its foreign key to the tenant row: FOR UPDATE there was a deadlock.
+      expect(await Promise.all([admitted, changed])).toEqual(['ok', 'ok']);
+    } finally {
+      await Promise.all([holder.end(), admitter.end(), watcher.end()]);
+    }
+  });
+
+  it('a plan change commits with its grant: a call that read the old plan before it grants nothing more (no lost allowance)', async () => {
+    const tenant = uniqueTenant('stale');
+    await setPlan(t, tenant, 'free');
+    const subs = t.app.get(SubscriptionsService);
+    // As the billing webhook does: the change inside an outer transaction; a request reads the plan meanwhile.
+    await t.app.get(UnitOfWork).run(async (tx) => {
+      await subs.change(tenant, 'roomy', 'active', { type: 'system', id: 'test' }, undefined, 'evt_stale', tx);
+      expect((await subs.planFor(tenant)).plan.id).toBe('free');
+    });
+    const admitted = await t.app.get(CallAdmission).admit(tenant, randomUUID(), 'fake__echo');
+    expect(admitted.plan.id).toBe('free'); // the stale read
+    const grants = await t.db.query(`SELECT amount::int AS amount FROM credit_transactions WHERE tenant_id = $1 AND type = 'grant' ORDER BY seq`, [tenant]);
+    expect(grants.reduce((n: number, g: { amount: number }) => n + g.amount, 0)).toBe(1_000);
+  });
+
+  it('a plan change before the month\'s first call grants the new plan\'s allowance at once; the first call grants nothing more', async () => {
     const { tenant, admin, key } = await tenantOn('credits10');
     await setPlan(t, tenant, 'roomy');
-    expect(await ledger(admin)).toEqual([]);
+    const month = new Date().toISOString().slice(0, 7);
+    // tenantOn's own setPlan granted credits10's 10; roomy tops it up to 1,000.
+    expect((await ledger(admin)).map((r) => `${r.type}:${r.amount}`)).toEqual(['grant:10', 'grant:990']);
     expect((await restCall(key)).status).toBe(200);
-    expect((await ledger(admin)).map((r) => `${r.type}:${r.amount}`)).toEqual(['grant:1000', 'charge:-1']);
+    expect((await ledger(admin)).map((r) => `${r.type}:${r.amount}`)).toEqual(['grant:10', 'grant:990', 'charge:-1']);
+    const grants = await t.db.query(`SELECT reference FROM credit_transactions WHERE tenant_id = $1 AND type = 'grant' ORDER BY seq`, [tenant]);
+    expect(grants.map((g: { reference: string }) => g.reference)).toEqual([`monthly:${month}:credits10`, `monthly:${month}:roomy`]);
   });
 
   it('a first call that costs more than the monthly grant is refused (402) but the grant stays: GET /credits and the 402 agree', async () => {

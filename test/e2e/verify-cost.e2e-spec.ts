@@ -34,7 +34,10 @@ describe('POST /api/v1/keys/verify with cost (e2e)', () => {
     return { id, admin, service };
   }
 
-  /** What the tenant has been charged and counted: ledger charges, quota requests this month, balance. */
+  /**
+   * What the tenant has been charged and counted: ledger charges, quota requests this month, balance
+   * (every plan here includes 100 credits, granted when tenant() sets the plan).
+   */
   async function books(tenantId: string) {
     const charges = await t.db.query(`SELECT amount, key_id, tool FROM credit_transactions WHERE tenant_id = $1 AND type = 'charge' ORDER BY seq`, [tenantId]);
     const quota = await t.db.query(`SELECT coalesce(sum(requests), 0)::int AS n FROM quota_counters WHERE tenant_id = $1`, [tenantId]);
@@ -52,7 +55,7 @@ describe('POST /api/v1/keys/verify with cost (e2e)', () => {
     const v = await verifyKey(t, service, { key: k.token });
     expect(v.status).toBe(200);
     expect(v.body).toMatchObject({ valid: true, code: 'valid', remaining: null, ratelimit: null, details: null });
-    expect(await books(id)).toEqual({ charges: [], requests: 0, balance: null });
+    expect(await books(id)).toEqual({ charges: [], requests: 0, balance: 100 });
   });
 
   it('cost 7: valid, one request and 7 credits taken (ledger row with the key), remaining says what is left, usage records it', async () => {
@@ -139,8 +142,8 @@ describe('POST /api/v1/keys/verify with cost (e2e)', () => {
     expect((await verifyKey(t, service, { key: foreign.token, cost: 5 })).body).toMatchObject({ valid: false, code: 'invalid_key', remaining: null });
     expect((await t.request({ method: 'PATCH', url: `/api/v1/api-keys/${k.id}`, token: admin, body: { enabled: false } })).status).toBe(200);
     expect((await verifyKey(t, service, { key: k.token, cost: 5 })).body).toMatchObject({ valid: false, code: 'disabled_key', remaining: null });
-    expect(await books(id)).toEqual({ charges: [], requests: 0, balance: null });
-    expect(await books(other.id)).toEqual({ charges: [], requests: 0, balance: null });
+    expect(await books(id)).toEqual({ charges: [], requests: 0, balance: 100 });
+    expect(await books(other.id)).toEqual({ charges: [], requests: 0, balance: 100 });
   });
 
   it("the key's own rate limit: past it, rate_limited with retry_after and nothing charged; shared with the agent routes; verifications without cost do not count", async () => {
@@ -193,7 +196,7 @@ describe('POST /api/v1/keys/verify with cost (e2e)', () => {
       expect(v.status).toBe(422);
       expect(v.body.code).toBe('validation_failed');
     }
-    expect(await books(id)).toEqual({ charges: [], requests: 0, balance: null });
+    expect(await books(id)).toEqual({ charges: [], requests: 0, balance: 100 });
   });
 
   it('a cost that is not a whole number from 0 to 1e9 is 422 validation_failed', async () => {

@@ -242,11 +242,10 @@ export class APIKeysService {
         });
       }
       if (toggled) await this.record(principal, request, toggled, key, tx, {});
-      // The keys this one replaced follow it: disabled or re-scoped, it ends their grace period (their
-      // secrets would otherwise keep the access just taken away from this one).
-      if (toggled === 'api_key.disabled' || scope !== undefined) {
-        await this.retirePredecessors(principal, request, key, 'end_grace', toggled === 'api_key.disabled' ? 'successor_disabled' : 'successor_rescoped', tx, evicted);
-      }
+      // The keys this one replaced follow it: disabled, re-scoped or given another cap, it ends their grace
+      // period (their secrets, with their own scope and cap, would otherwise keep what was just taken away).
+      const followed = toggled === 'api_key.disabled' ? 'successor_disabled' : scope !== undefined ? 'successor_rescoped' : changed.includes('monthly_credit_cap') ? 'successor_recapped' : null;
+      if (followed) await this.retirePredecessors(principal, request, key, 'end_grace', followed, tx, evicted);
       return key;
     }));
   }

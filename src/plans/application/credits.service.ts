@@ -94,31 +94,35 @@ export class CreditsService {
 
   /**
    * P4: a month's included credits are those of the best plan the tenant was
-   * on that month. They are granted at the month's first call (for the plan of
-   * that moment: the `free` fallback while `past_due`, say); when the plan
-   * rises later in the month (an upgrade, a payment that ends `past_due`), the
-   * difference is granted here, once per plan and month (the ledger reference
-   * `monthly:<month>:<plan>` is unique). A month not granted yet is left to
-   * its first call; a plan that falls grants nothing and takes nothing back.
-   * Returns the credits granted.
+   * on that month. A plan change grants them at once: the whole allowance of
+   * the new plan when the month has no grant yet (its first call then grants
+   * nothing more, even with a plan it read before the change), the difference
+   * when the new plan's allowance is higher than what the month was granted
+   * (an upgrade, a payment that ends `past_due`); once per plan and month (the
+   * ledger reference `monthly:<month>:<plan>` is unique). A plan that falls
+   * takes nothing back. The account is locked first, so a grant made by an
+   * admission in flight is seen. Returns the credits granted.
    */
   async topUpMonthlyGrant(tenantId: string, plan: { id: string; includedCredits: number }, period: Date, actor: Actor, tx: TransactionContext): Promise<number> {
     if (plan.includedCredits <= 0) return 0;
-    const month = period.toISOString().slice(0, 7);
-    // No grant this month yet: left to the first call (and no account row is created for nothing).
-    if ((await this.ledger.grantedWithPrefix(tenantId, `monthly:${month}:`, tx)) === 0) return 0;
     const account = await this.ledger.lockAccount(tenantId, tx);
-    if (account.lastGrantPeriod === null || account.lastGrantPeriod.getTime() < period.getTime()) return 0;
-    // Read again under the account's lock: two plan changes at once grant the difference once.
-    const missing = plan.includedCredits - (await this.ledger.grantedWithPrefix(tenantId, `monthly:${month}:`, tx));
+    const month = period.toISOString().slice(0, 7);
+    const grantedBefore = account.lastGrantPeriod !== null && account.lastGrantPeriod.getTime() >= period.getTime();
+    const missing = plan.includedCredits - (grantedBefore ? await this.ledger.grantedWithPrefix(tenantId, `monthly:${month}:`, tx) : 0);
     if (missing <= 0) return 0;
     const balance = account.balance + missing;
     const reference = `monthly:${month}:${plan.id}`;
     const applied = await this.ledger.append({ id: randomUUID(), tenantId, type: 'grant', amount: missing, balanceAfter: balance, keyId: null, tool: null, reference }, tx);
     if (!applied) return 0;
-    await this.ledger.setBalance(tenantId, balance, account.lastGrantPeriod, tx);
+    await this.ledger.setBalance(tenantId, balance, grantedBefore ? account.lastGrantPeriod : period, tx);
     await this.audit.record(
-      { tenantId, actor, action: 'credits.granted', target: { type: 'tenant', id: tenantId }, metadata: { amount: missing, balance_after: balance, reference, reason: 'plan_raised' } },
+      {
+        tenantId,
+        actor,
+        action: 'credits.granted',
+        target: { type: 'tenant', id: tenantId },
+        metadata: { amount: missing, balance_after: balance, reference, reason: grantedBefore ? 'plan_raised' : 'plan_changed' },
+      },
       tx,
     );
     return missing;

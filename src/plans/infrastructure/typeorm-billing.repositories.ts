@@ -37,7 +37,10 @@ export class TypeOrmSubscriptionRepository extends SubscriptionRepository {
 
   async set(sub: Subscription, tx: TransactionContext): Promise<Subscription | null> {
     const m = managerOf(this.ds, tx);
-    const before = await m.query(`SELECT plan, subscription_status FROM tenants WHERE id = $1 FOR UPDATE`, [sub.tenantId]);
+    // FOR NO KEY UPDATE, not FOR UPDATE: the ledger rows an admission or a refund inserts meanwhile check their
+    // foreign key to this row with FOR KEY SHARE, which FOR UPDATE blocks; with the credit account locked next
+    // (the month's grant follows the plan, CreditsService.topUpMonthlyGrant) that was a deadlock.
+    const before = await m.query(`SELECT plan, subscription_status FROM tenants WHERE id = $1 FOR NO KEY UPDATE`, [sub.tenantId]);
     await m.query(
       `INSERT INTO tenants (id, plan, subscription_status) VALUES ($1, $2, $3)
        ON CONFLICT (id) DO UPDATE SET plan = EXCLUDED.plan, subscription_status = EXCLUDED.subscription_status, updated_at = now()`,
