@@ -47,7 +47,8 @@ export interface FakeUpstreamOptions {
  * node:http server bound to 127.0.0.1 (free port, kept across restarts).
  *
  * Tools: echo, slow ({ms}), fail (isError result), boom (JSON-RPC error
- * -32602), image (image content + structuredContent with an outputSchema).
+ * -32602; with arguments {code, message}, that error exactly), image (image
+ * content + structuredContent with an outputSchema), huge ({bytes}).
  * `calls` counts tools/call requests that reached the HTTP server, per tool;
  * `methods` counts every JSON-RPC method (e.g. `initialize`).
  *
@@ -187,6 +188,8 @@ export class FakeUpstream {
         description: 'Returns an image and structured metadata about it.',
         inputSchema: { label: z.string().optional() },
         outputSchema: { width: z.number(), height: z.number(), format: z.string(), label: z.string() },
+        // A vendor key, and one the MCP specification reserves (not listed by Tollgate).
+        _meta: { 'example.com/card': 'pixel', 'io.modelcontextprotocol/ui': { resourceUri: 'ui://image' } },
       },
       async ({ label }): Promise<CallToolResult> => {
         const structured = { width: 1, height: 1, format: 'png', label: label ?? 'pixel' };
@@ -205,7 +208,12 @@ export class FakeUpstream {
     const original = handlers.get('tools/call');
     if (!original) throw new Error('fake upstream: McpServer did not install a tools/call handler');
     handlers.set('tools/call', async (req, extra) => {
-      if (req?.params?.name === 'boom') throw new McpError(ErrorCode.InvalidParams, BOOM_MESSAGE, { field: 'id' });
+      if (req?.params?.name === 'boom') {
+        // boom {code, message}: that JSON-RPC error exactly (message unprefixed), e.g. -32000 or -32001 of the upstream's own.
+        const { code, message } = (req.params.arguments ?? {}) as { code?: unknown; message?: unknown };
+        if (Number.isSafeInteger(code) && typeof message === 'string') throw Object.assign(new Error(message), { code });
+        throw new McpError(ErrorCode.InvalidParams, BOOM_MESSAGE, { field: 'id' });
+      }
       return original(req, extra);
     });
     return mcp;

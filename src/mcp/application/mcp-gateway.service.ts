@@ -6,7 +6,14 @@ import type { RequestMeta } from '../../shared/domain/actor';
 import { Metrics } from '../../observability/metrics';
 import { Clock } from '../../shared/domain/clock';
 import { CircuitBreaker } from '../domain/circuit-breaker';
-import { ForbiddenToolError, ToolCallCancelledError, UnknownToolError, UpstreamFailureError, UpstreamTimeoutError } from '../domain/mcp.errors';
+import {
+  ForbiddenToolError,
+  ToolCallCancelledError,
+  UnknownToolError,
+  UpstreamFailureError,
+  UpstreamSessionClosedError,
+  UpstreamTimeoutError,
+} from '../domain/mcp.errors';
 import { ExposedTool, Upstream } from '../domain/upstream';
 import { ToolCallOptions, UpstreamConnector } from '../domain/upstream.repository';
 import { Admission, Budget, CallAdmission } from '../../plans/application/call-admission.service';
@@ -157,8 +164,11 @@ export class McpGatewayService {
         else await this.admission.release(admitted);
         throw err;
       }
-      // Unreachable or timed out counts against the circuit; an upstream that answered (even an error) is alive.
-      if (err instanceof UpstreamFailureError || err instanceof UpstreamTimeoutError) this.breaker.failure(upstream.id, Date.now());
+      // Unreachable or timed out counts against the circuit; an upstream that answered (even an error) is alive;
+      // a call whose session was closed under it (dropped by Tollgate, or ended by another call's failure) says neither.
+      if (err instanceof UpstreamSessionClosedError) {
+        if (pass === 'trial') this.breaker.abandon(upstream.id);
+      } else if (err instanceof UpstreamFailureError || err instanceof UpstreamTimeoutError) this.breaker.failure(upstream.id, Date.now());
       else this.breaker.success(upstream.id);
       this.metrics.upstreamCall(upstream.name, (performance.now() - started) / 1000, (err as { code?: string }).code ?? 'upstream_error');
       await this.admission.release(admitted);

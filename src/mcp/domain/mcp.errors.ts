@@ -21,6 +21,20 @@ export class UpstreamFailureError extends DomainError {
   }
 }
 
+/**
+ * The call ended because its upstream session was closed under it, not
+ * because the upstream failed it: Tollgate dropped the session (the upstream
+ * was changed or removed, or Tollgate is shutting down), or another call's
+ * failure ended the session the call shared (a stdio process that stopped).
+ * An upstream_error for the caller (refunded), but no verdict on the
+ * upstream: it does not count against its circuit.
+ */
+export class UpstreamSessionClosedError extends UpstreamFailureError {
+  constructor(upstream: string, reason = 'connection closed') {
+    super(upstream, reason);
+  }
+}
+
 export class UpstreamTimeoutError extends DomainError {
   constructor(upstream: string, timeoutMs: number) {
     super('upstream_timeout', `The upstream MCP server "${upstream}" did not answer within ${timeoutMs} ms.`, {

@@ -6,7 +6,7 @@ export const UPSTREAM_NAME = /^[a-z0-9-]{1,32}$/;
 export const EXPOSED_TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 export const TOOL_SEPARATOR = '__';
 
-/** A tool as an upstream described it; schemas are kept exactly as received. */
+/** A tool as an upstream described it; schemas, icons, execution and _meta are kept exactly as received. */
 export interface UpstreamTool {
   name: string;
   title?: string;
@@ -14,6 +14,10 @@ export interface UpstreamTool {
   inputSchema: Record<string, unknown>;
   outputSchema?: Record<string, unknown>;
   annotations?: Record<string, unknown>;
+  icons?: Record<string, unknown>[];
+  /** e.g. `{ taskSupport }`. */
+  execution?: Record<string, unknown>;
+  _meta?: Record<string, unknown>;
 }
 
 /** An operator-declared stdio server (UPSTREAMS_FILE only; never registrable over REST). */
@@ -55,6 +59,10 @@ export interface ExposedTool {
   inputSchema: Record<string, unknown>;
   outputSchema?: Record<string, unknown>;
   annotations?: Record<string, unknown>;
+  icons?: Record<string, unknown>[];
+  execution?: Record<string, unknown>;
+  /** As the upstream gave it; keys the MCP specification reserves are left out when it is listed (toMcpTool). */
+  _meta?: Record<string, unknown>;
 }
 
 export function exposedToolName(server: string, tool: string): string {
@@ -93,6 +101,9 @@ export function exposeTools(upstream: Pick<Upstream, 'id' | 'name' | 'tools'>): 
       inputSchema: t.inputSchema,
       ...(t.outputSchema ? { outputSchema: t.outputSchema } : {}),
       ...(t.annotations ? { annotations: t.annotations } : {}),
+      ...(t.icons ? { icons: t.icons } : {}),
+      ...(t.execution ? { execution: t.execution } : {}),
+      ...(t._meta ? { _meta: t._meta } : {}),
     });
   }
   return { tools, skipped };

@@ -210,14 +210,27 @@ export function isReservedMetaKey(key: string): boolean {
     .some((label) => label === 'modelcontextprotocol' || label === 'mcp');
 }
 
+/**
+ * A tool as tools/list gives it: the upstream's definition (icons, execution
+ * and _meta included) under Tollgate's name, without the `_meta` keys the MCP
+ * specification reserves (they speak of the upstream's exchange, not of
+ * Tollgate's). Built once per listed catalog and scope (mcpToolsOf).
+ */
 export function toMcpTool(t: ExposedTool) {
+  let meta: Record<string, unknown> | undefined;
+  if (t._meta) {
+    for (const [key, value] of Object.entries(t._meta)) if (!isReservedMetaKey(key)) (meta ??= {})[key] = value;
+  }
   return {
     name: t.name,
     ...(t.title ? { title: t.title } : {}),
+    ...(t.icons ? { icons: t.icons as { src: string }[] } : {}),
     description: t.description,
     inputSchema: t.inputSchema as { type: 'object' },
     ...(t.outputSchema ? { outputSchema: t.outputSchema as { type: 'object' } } : {}),
     ...(t.annotations ? { annotations: t.annotations } : {}),
+    ...(t.execution ? { execution: t.execution } : {}),
+    ...(meta ? { _meta: meta } : {}),
   };
 }
 

@@ -3,10 +3,11 @@ import { ClientRequest, Agent as HttpAgent, request as httpRequest, IncomingMess
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CallToolResultSchema, ErrorCode, McpError, ProgressNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import { CallToolResultSchema, ErrorCode, McpError, ProgressNotificationSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { redactHeaderValues, type Upstream, type UpstreamTool } from '../domain/upstream';
-import { ToolCallCancelledError, UpstreamFailureError, UpstreamProtocolError, UpstreamTimeoutError } from '../domain/mcp.errors';
+import { ToolCallCancelledError, UpstreamFailureError, UpstreamProtocolError, UpstreamSessionClosedError, UpstreamTimeoutError } from '../domain/mcp.errors';
 import { ToolCallOptions, ToolProgress, UpstreamConnector } from '../domain/upstream.repository';
 import type { CallCancellation } from '../domain/call-cancellation';
 import { SseMessageReader } from './sse-stream';
@@ -17,14 +18,53 @@ interface Pooled {
   client: Promise<Client>;
   /** Set once the session is up, for HTTP upstreams (their `initialize` answered with application/json or text/event-stream). */
   direct?: DirectSession;
+  /** The upstream gave the session an id (Mcp-Session-Id): a 404 to a request carrying it means the session is gone. */
+  sessionful?: boolean;
+  /** The SDK client closed: its transport closed (a stdio process that exited), or Tollgate closed it (retire). */
+  closed?: boolean;
+  /** Tollgate retired the session (forget(), or a failure of the session): calls it ends get no verdict on the upstream. */
+  retired?: boolean;
+  /** Why the transport failed before it closed (a stdio message over the size cap), for the calls it ended. */
+  failure?: string;
+  /** A call ended by the transport closing on its own has reported it (counted once against the upstream). */
+  closeReported?: boolean;
 }
 
 /** What a tools/call needs to be sent without the SDK client: the session the SDK negotiated. */
 interface DirectSession {
+  upstreamId: string;
   url: URL;
   headers: Record<string, string>;
-  /** Aborts of the POSTs in flight: closing the session fails them, as closing the SDK client fails its requests. */
+  /** Aborts of the POSTs in flight: forget() (an upstream changed or removed, shutdown) fails them. */
   inFlight: Set<() => void>;
+  /** Retired from the pool while calls were in flight: kept in `draining` until they settle. */
+  retired?: boolean;
+}
+
+/*
+ * Tollgate's own events on a call, as errors of their own: an upstream may
+ * answer any JSON-RPC error code, the SDK's local ones (-32000 ConnectionClosed,
+ * -32001 RequestTimeout) included, and that answer is the upstream's error.
+ */
+/** The call's timer fired (Tollgate's, on both paths). */
+class LocalTimeout extends Error {}
+/** The session the call ran on closed under it. `counts`: against the upstream's circuit (its own transport failed). */
+class SessionClosed extends Error {
+  constructor(
+    readonly counts: boolean,
+    readonly reason = 'connection closed',
+  ) {
+    super(reason);
+  }
+}
+/** The upstream no longer has the session (HTTP 404 to a request carrying its id), or the SDK client lost its transport: nothing was run, a new session may be opened and the request sent again. */
+class SessionGone extends Error {}
+/** The POST of a call could not be sent (connection refused or reset, DNS): the session is dropped, the next call opens a new one. */
+class SessionUnreachable extends Error {
+  constructor(cause: Error) {
+    // As the SDK's fetch reports it: `fetch failed`, with the cause (and its code).
+    super('fetch failed', { cause });
+  }
 }
 
 /** JSON-RPC ids of direct calls: a range the SDK client's own counter (0, 1, 2, …) never reaches. */
@@ -38,7 +78,11 @@ const CLIENT_INFO = { name: 'tollgate', version: '0.1.0' };
  * Speaks MCP to upstreams with the official SDK client. One initialized
  * session per upstream is kept open and shared by every caller (requests are
  * multiplexed over it), so a tool call never pays for a new handshake. A
- * session that fails is dropped and re-established on the next call.
+ * session that fails as a session (the upstream lost it, cannot be reached,
+ * a stdio process exited) is dropped and re-established on the next call,
+ * at once for a request it never ran (withClient); a call that fails on its
+ * own (an answer too large or malformed, the upstream's JSON-RPC error)
+ * leaves the session and the other calls on it alone.
  *
  * On HTTP upstreams the SDK client opens the session (initialize, and the
  * listening GET stream) and lists tools, but tools/call, the hot path, is
@@ -59,21 +103,13 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
   private readonly progressListeners = new WeakMap<Client, Map<number, (progress: ToolProgress) => void>>();
 
   async listTools(upstream: Upstream): Promise<UpstreamTool[]> {
-    return this.withClient(upstream, async (client) => {
+    return this.withClient(upstream, async (client, entry) => {
       const tools: UpstreamTool[] = [];
       let cursor: string | undefined;
       for (let page = 0; page < 50; page++) {
-        const res = await client.listTools(cursor ? { cursor } : undefined, { timeout: upstream.timeoutMs });
-        for (const t of res.tools) {
-          tools.push({
-            name: t.name,
-            ...(t.title ? { title: t.title } : {}),
-            ...(t.description ? { description: t.description } : {}),
-            inputSchema: t.inputSchema as Record<string, unknown>,
-            ...(t.outputSchema ? { outputSchema: t.outputSchema as Record<string, unknown> } : {}),
-            ...(t.annotations ? { annotations: t.annotations as Record<string, unknown> } : {}),
-          });
-        }
+        const params = cursor ? { cursor } : undefined;
+        const res = await this.viaSdk(entry, upstream.timeoutMs, undefined, (options) => client.listTools(params, options));
+        for (const t of res.tools) tools.push(upstreamTool(t));
         cursor = res.nextCursor;
         if (!cursor) break;
       }
@@ -84,71 +120,144 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
   async callTool(upstream: Upstream, tool: string, args: Record<string, unknown>, options: ToolCallOptions = {}): Promise<Record<string, unknown>> {
     const { cancellation } = options;
     if (cancellation?.cancelled) throw new ToolCallCancelledError(cancellation.reason);
-    return this.withClient(upstream, async (client, direct) => {
+    return this.withClient(upstream, async (client, entry) => {
       // Cancelled while the session was being set up: nothing was sent. From here to the request's
       // send (and the listener's registration) the code is synchronous, so no cancellation slips in.
       if (cancellation?.cancelled) throw new ToolCallCancelledError(cancellation.reason);
-      if (direct) return this.directCall(upstream, direct, tool, args, options);
+      if (entry.direct) return this.directCall(upstream, entry.direct, tool, args, options);
       const { meta, onProgress } = options;
-      // On abort the SDK client sends the upstream notifications/cancelled for this request itself.
-      const abort = cancellation ? new AbortController() : undefined;
-      const stopListening = cancellation?.onCancel((reason) => abort!.abort(reason));
       const listeners = this.progressListeners.get(client);
       const token = onProgress && listeners ? nextProgressToken++ : undefined;
       if (token !== undefined) listeners!.set(token, onProgress!);
       try {
         const _meta = token !== undefined ? { ...meta, progressToken: token } : meta;
-        const result = await client.request(
-          { method: 'tools/call', params: { name: tool, arguments: args, ...(_meta ? { _meta } : {}) } },
-          // The schema keeps unknown members: the result is forwarded as the upstream produced it.
-          CallToolResultSchema,
-          { timeout: upstream.timeoutMs, ...(abort ? { signal: abort.signal } : {}) },
-        );
-        return result as Record<string, unknown>;
-      } catch (err) {
-        // The SDK rejects a cancelled request with a RequestTimeout McpError: it is the caller's cancellation.
-        throw abort?.signal.aborted ? new ToolCallCancelledError(cancellation!.reason, true) : err;
+        const request = { method: 'tools/call' as const, params: { name: tool, arguments: args, ...(_meta ? { _meta } : {}) } };
+        // The schema keeps unknown members: the result is forwarded as the upstream produced it.
+        return (await this.viaSdk(entry, upstream.timeoutMs, cancellation, (o) => client.request(request, CallToolResultSchema, o))) as Record<string, unknown>;
       } finally {
-        // A cancellation after the answer (the client leaving before it is written) sends the upstream nothing.
-        stopListening?.();
         if (token !== undefined) listeners!.delete(token);
       }
     });
   }
 
+  /**
+   * Drops the upstream's session (it was changed or removed, or Tollgate is
+   * shutting down): the calls in flight on it, and on its sessions retired
+   * earlier, fail at once (released and refunded, no verdict on the upstream).
+   */
   async forget(upstreamId: string): Promise<void> {
+    for (const direct of [...this.draining]) if (direct.upstreamId === upstreamId) this.abortAll(direct);
     const pooled = this.pool.get(upstreamId);
-    this.pool.delete(upstreamId);
-    // Shutdown past its deadline (and a replaced session) must make running calls fail, so they are released and refunded.
-    if (pooled?.direct) for (const abort of [...pooled.direct.inFlight]) abort();
-    if (pooled) await pooled.client.then((c) => c.close()).catch(() => undefined);
+    if (!pooled) return;
+    if (pooled.direct) this.abortAll(pooled.direct);
+    await this.retire(upstreamId, pooled);
   }
 
   async onModuleDestroy(): Promise<void> {
+    for (const direct of [...this.draining]) this.abortAll(direct);
     await Promise.all([...this.pool.keys()].map((id) => this.forget(id)));
   }
 
-  private async withClient<T>(upstream: Upstream, work: (client: Client, direct: DirectSession | undefined) => Promise<T>): Promise<T> {
-    let client: Client;
-    try {
-      client = await this.session(upstream);
-    } catch (err) {
-      this.pool.delete(upstream.id);
-      throw this.translate(upstream, err);
+  /** Sessions retired while calls were still in flight on them, until those settle (forget() and shutdown can still end them). */
+  private readonly draining = new Set<DirectSession>();
+
+  private abortAll(direct: DirectSession): void {
+    for (const abort of [...direct.inFlight]) abort();
+  }
+
+  /**
+   * Takes `entry` out of the pool, if it still is the upstream's session (a
+   * newer one is left alone), and closes its SDK client. Calls in flight on
+   * it as direct POSTs are left to finish: only forget() ends them.
+   */
+  private async retire(upstreamId: string, entry: Pooled): Promise<void> {
+    if (this.pool.get(upstreamId) === entry) this.pool.delete(upstreamId);
+    if (entry.retired) return;
+    entry.retired = true;
+    const direct = entry.direct;
+    if (direct && direct.inFlight.size > 0) {
+      direct.retired = true;
+      this.draining.add(direct);
     }
-    try {
-      return await work(client, this.pool.get(upstream.id)?.direct);
-    } catch (err) {
-      const translated = this.translate(upstream, err);
-      if (translated instanceof UpstreamFailureError) await this.forget(upstream.id);
-      throw translated;
+    await entry.client.then((c) => c.close()).catch(() => undefined);
+  }
+
+  /**
+   * Runs `work` on the upstream's pooled session. A failure of the session
+   * itself (the upstream no longer has it, cannot be reached, a stdio process
+   * gone) retires that session; one that says the request was never run
+   * (SessionGone) is retried once on a new session, as the MCP transport
+   * asks of a client whose session got 404. Any other failure (an answer too
+   * large or malformed, an HTTP error to one POST, the upstream's JSON-RPC
+   * error) fails that call only: the session and the calls sharing it go on.
+   */
+  private async withClient<T>(upstream: Upstream, work: (client: Client, entry: Pooled) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const entry = this.session(upstream);
+      let client: Client;
+      try {
+        client = await entry.client;
+      } catch (err) {
+        void this.retire(upstream.id, entry);
+        throw this.translate(upstream, err);
+      }
+      try {
+        return await work(client, entry);
+      } catch (err) {
+        if (err instanceof SessionGone || err instanceof SessionUnreachable) {
+          void this.retire(upstream.id, entry);
+          if (err instanceof SessionGone && attempt === 0) continue;
+        }
+        throw this.translate(upstream, err);
+      }
     }
   }
 
-  private session(upstream: Upstream): Promise<Client> {
+  /**
+   * A request through the SDK client, timed by Tollgate rather than by the
+   * SDK, so that what ended it is known and not read from an error code the
+   * upstream may send as well: the call's timer (LocalTimeout; the SDK client
+   * sends notifications/cancelled on the abort), the caller's cancellation,
+   * the session's transport closing (SessionClosed), or a request never sent
+   * (SessionGone). Any McpError left is the upstream's answer.
+   */
+  private async viaSdk<T>(entry: Pooled, timeoutMs: number, cancellation: CallCancellation | undefined, send: (options: RequestOptions) => Promise<T>): Promise<T> {
+    const abort = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort('Request timed out');
+    }, timeoutMs);
+    const stopListening = cancellation?.onCancel((reason) => abort.abort(reason));
+    try {
+      // The SDK's own timeout is a backstop only: Tollgate's timer fires first.
+      return await send({ timeout: timeoutMs + SDK_TIMEOUT_SLACK_MS, signal: abort.signal });
+    } catch (err) {
+      if (timedOut) throw new LocalTimeout();
+      // The SDK rejects an aborted request with a RequestTimeout McpError: it is the caller's cancellation.
+      if (abort.signal.aborted) throw new ToolCallCancelledError(cancellation?.reason, true);
+      if (entry.closed && err instanceof McpError && err.code === ErrorCode.ConnectionClosed) {
+        // A transport that closed on its own (a stdio process that exited) is counted once against the upstream.
+        const counts = !entry.retired && !entry.closeReported;
+        entry.closeReported = true;
+        throw new SessionClosed(counts, entry.failure);
+      }
+      // The SDK client without a transport, or its stdio transport without a process: the request was never sent.
+      if (err instanceof Error && err.message === 'Not connected') throw new SessionGone(err.message);
+      if (err instanceof TypeError && err.message === 'fetch failed') throw new SessionUnreachable((err.cause as Error | undefined) ?? err);
+      if (err instanceof StreamableHTTPError && err.code === 404 && entry.sessionful) throw new SessionGone(err.message);
+      throw err;
+    } finally {
+      // A cancellation after the answer (the client leaving before it is written) sends the upstream nothing.
+      clearTimeout(timer);
+      stopListening?.();
+    }
+  }
+
+  private session(upstream: Upstream): Pooled {
     const fingerprint = `${upstream.url}|${upstream.updatedAt.getTime()}`;
     const pooled = this.pool.get(upstream.id);
-    if (pooled && pooled.fingerprint === fingerprint) return pooled.client;
+    if (pooled && pooled.fingerprint === fingerprint) return pooled;
     if (pooled) void this.forget(upstream.id);
     const entry: Pooled = { fingerprint, client: Promise.resolve(undefined as unknown as Client) };
     const client = (async () => {
@@ -172,6 +281,8 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
             args: upstream.stdio.args,
             env: { ...getDefaultEnvironment(), ...upstream.stdio.env },
             stderr: 'ignore',
+            // One message (a line) larger than this stops the process (the SDK's ReadBuffer cannot skip it).
+            maxBufferSize: MAX_UPSTREAM_RESPONSE_BYTES,
           })
         : new StreamableHTTPClientTransport(new URL(upstream.url), {
             requestInit: { headers: upstream.headers },
@@ -183,8 +294,17 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
             },
           });
       let initContentType: string | undefined;
-      c.onerror = (e) => this.logger.debug(`upstream ${upstream.name}: ${safeReason(e.message, upstream)}`);
-      await c.connect(transport, { timeout: upstream.timeoutMs });
+      c.onerror = (e) => {
+        if (STDIO_TOO_LARGE.test(e.message)) entry.failure = `${tooLarge().message} (the stdio process was stopped)`;
+        this.logger.debug(`upstream ${upstream.name}: ${safeReason(e.message, upstream)}`);
+      };
+      // A stdio process that exits (or an SDK client closed for any reason) leaves the pool: the next call starts a new one.
+      c.onclose = () => {
+        entry.closed = true;
+        if (this.pool.get(upstream.id) === entry) this.pool.delete(upstream.id);
+      };
+      await this.viaSdk(entry, upstream.timeoutMs, undefined, (options) => c.connect(transport, options));
+      if (transport instanceof StreamableHTTPClientTransport && transport.sessionId) entry.sessionful = true;
       if (transport instanceof StreamableHTTPClientTransport && this.pool.get(upstream.id) === entry && isJsonOrEventStream(initContentType)) {
         const headers: Record<string, string> = {
           ...upstream.headers,
@@ -193,13 +313,13 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
         };
         if (transport.sessionId) headers['mcp-session-id'] = transport.sessionId;
         if (transport.protocolVersion) headers['mcp-protocol-version'] = transport.protocolVersion;
-        entry.direct = { url: new URL(upstream.url), headers, inFlight: new Set() };
+        entry.direct = { upstreamId: upstream.id, url: new URL(upstream.url), headers, inFlight: new Set() };
       }
       return c;
     })();
     entry.client = client;
     this.pool.set(upstream.id, entry);
-    return client;
+    return entry;
   }
 
   /**
@@ -220,10 +340,11 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
    *   a stream that ends without the response is resumed with Last-Event-ID
    *   when its events carry ids, as the SDK transport does (exchange);
    * - same result: validated and shaped by the SDK's own CallToolResultSchema;
-   * - same errors: a JSON-RPC error becomes the SDK's McpError, HTTP and
-   *   network failures the SDK's messages, and translate() maps them all;
-   * - timeout: the SDK's RequestTimeout, after which notifications/cancelled
-   *   is sent, as the SDK client does;
+   * - same errors: a JSON-RPC error becomes the SDK's McpError (always the
+   *   upstream's), HTTP and network failures the SDK's messages, and
+   *   translate() maps them all; Tollgate's own events have errors of their
+   *   own (LocalTimeout, SessionClosed, SessionGone, SessionUnreachable);
+   * - timeout: after which notifications/cancelled is sent, as the SDK client does;
    * - cancellation: once `cancellation` is cancelled, notifications/cancelled for the
    *   request (with the caller's reason), as the SDK client sends on abort.
    */
@@ -244,9 +365,8 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
       const mirrored = { [MCP_METHOD_HEADER]: 'tools/call', [MCP_NAME_HEADER]: encodeHeaderValue(tool) };
       response = await this.exchange(direct, id, body, upstream.timeoutMs, mirrored, onProgress, cancellation);
     } catch (err) {
-      const timedOut = err instanceof McpError && err.code === ErrorCode.RequestTimeout;
-      if (timedOut || (err instanceof ToolCallCancelledError && err.sent)) {
-        const reason = err instanceof ToolCallCancelledError ? err.reason : String(err);
+      if (err instanceof LocalTimeout || (err instanceof ToolCallCancelledError && err.sent)) {
+        const reason = err instanceof ToolCallCancelledError ? err.reason : 'Request timed out';
         this.notify(direct, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, ...(reason ? { reason } : {}) } }), upstream.timeoutMs);
       }
       throw err;
@@ -270,9 +390,9 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
    * ids: a GET with Last-Event-ID after the server's `retry:` (or the SDK's
    * backoff), at most MAX_RESUME_ATTEMPTS times in a row without progress.
    * Every byte read counts against MAX_UPSTREAM_RESPONSE_BYTES, and the
-   * whole exchange, resumptions included, against `timeoutMs` (then the
-   * SDK's RequestTimeout McpError). A cancellation settles it at once with
-   * ToolCallCancelledError.
+   * whole exchange, resumptions included, against `timeoutMs` (then
+   * LocalTimeout). A cancellation settles it at once with
+   * ToolCallCancelledError; forget() with SessionClosed.
    */
   private exchange(
     direct: DirectSession,
@@ -299,15 +419,16 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
         clearTimeout(timer);
         clearTimeout(resumeTimer);
         direct.inFlight.delete(abort);
+        if (direct.retired && direct.inFlight.size === 0) this.draining.delete(direct);
         stopListening?.();
         if (err) {
           req.destroy();
           reject(err);
         } else resolve(response as RpcResponse);
       };
-      // The errors the SDK client gives for the same events: its request timeout, its closed connection.
-      const timer = setTimeout(() => finish(new McpError(ErrorCode.RequestTimeout, 'Request timed out', { timeout: timeoutMs })), timeoutMs);
-      const abort = () => finish(new McpError(ErrorCode.ConnectionClosed, 'Connection closed'));
+      // Tollgate's own events, never an McpError: that is what the upstream answers.
+      const timer = setTimeout(() => finish(new LocalTimeout()), timeoutMs);
+      const abort = () => finish(new SessionClosed(false));
       direct.inFlight.add(abort);
       const withinCap = (chunk: Buffer): boolean => {
         received += chunk.length;
@@ -379,7 +500,8 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
       };
 
       req = this.request(direct, 'POST', { ...direct.headers, ...mirrored, 'content-length': Buffer.byteLength(body) });
-      req.once('error', (err) => finish(fetchFailed(err)));
+      // Not even an answer: the upstream is down or restarting; the session goes with it.
+      req.once('error', (err) => finish(new SessionUnreachable(err)));
       req.once('response', (res: IncomingMessage) => {
         const status = res.statusCode ?? 0;
         const contentType = String(res.headers['content-type'] ?? '');
@@ -394,7 +516,11 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
         res.once('end', () => {
           if (done) return;
           const text = Buffer.concat(chunks).toString('utf8');
-          if (!ok) return finish(new Error(`Streamable HTTP error: Error POSTing to endpoint: ${text}`));
+          if (!ok) {
+            const message = `Streamable HTTP error: Error POSTing to endpoint: ${text}`;
+            // 404 to a request carrying the session id: the upstream no longer has the session (a restart) and ran nothing.
+            return finish(status === 404 && direct.headers['mcp-session-id'] ? new SessionGone(message) : new Error(message));
+          }
           if (!contentType.toLowerCase().startsWith('application/json')) return finish(new Error(`Unexpected content type: ${contentType}`));
           let messages: unknown;
           try {
@@ -435,9 +561,10 @@ export class SdkUpstreamConnector extends UpstreamConnector implements OnModuleD
     if (err instanceof UpstreamFailureError || err instanceof UpstreamTimeoutError || err instanceof UpstreamProtocolError || err instanceof ToolCallCancelledError) {
       return err;
     }
+    if (err instanceof LocalTimeout) return new UpstreamTimeoutError(upstream.name, upstream.timeoutMs);
+    if (err instanceof SessionClosed) return err.counts ? new UpstreamFailureError(upstream.name, err.reason) : new UpstreamSessionClosedError(upstream.name, err.reason);
+    // Tollgate's own events all have errors of their own (above): an McpError is the upstream's JSON-RPC error, whatever its code.
     if (err instanceof McpError) {
-      if (err.code === ErrorCode.RequestTimeout) return new UpstreamTimeoutError(upstream.name, upstream.timeoutMs);
-      if (err.code === ErrorCode.ConnectionClosed) return new UpstreamFailureError(upstream.name, 'connection closed');
       return new UpstreamProtocolError(upstream.name, err.code, safeReason(err.message.replace(/^MCP error -?\d+: /, ''), upstream), err.data);
     }
     const e = err as { name?: string; message?: string; cause?: { code?: string } };
@@ -528,6 +655,25 @@ function fetchFailed(cause: Error): Error {
 
 /** Largest upstream answer Tollgate reads; beyond it the call fails with upstream_error (never buffered whole). */
 export const MAX_UPSTREAM_RESPONSE_BYTES = 16 * 1024 * 1024;
+/** What the SDK's stdio ReadBuffer reports (to onerror) when a message passes maxBufferSize, before it stops the process. */
+const STDIO_TOO_LARGE = /^ReadBuffer exceeded maximum size/;
+/** How much later than Tollgate's timer the SDK client's own request timeout (a backstop) fires. */
+const SDK_TIMEOUT_SLACK_MS = 1_000;
+
+/** A tool of a tools/list result as stored: the SDK's parsed Tool (its known members), every one the upstream gave. */
+function upstreamTool(t: Tool): UpstreamTool {
+  return {
+    name: t.name,
+    ...(t.title ? { title: t.title } : {}),
+    ...(t.description ? { description: t.description } : {}),
+    inputSchema: t.inputSchema as Record<string, unknown>,
+    ...(t.outputSchema ? { outputSchema: t.outputSchema as Record<string, unknown> } : {}),
+    ...(t.annotations ? { annotations: t.annotations as Record<string, unknown> } : {}),
+    ...(t.icons?.length ? { icons: t.icons as Record<string, unknown>[] } : {}),
+    ...(t.execution ? { execution: t.execution as Record<string, unknown> } : {}),
+    ...(t._meta && Object.keys(t._meta).length ? { _meta: t._meta } : {}),
+  };
+}
 
 function tooLarge(): Error {
   return new Error(`upstream response larger than ${MAX_UPSTREAM_RESPONSE_BYTES} bytes`);
