@@ -48,7 +48,12 @@ export interface ToolCallOptions {
 /** Port: speaks MCP to an upstream (pooled sessions live in the adapter). */
 export abstract class UpstreamConnector {
   abstract listTools(upstream: Upstream): Promise<UpstreamTool[]>;
-  /** Resolves with the upstream's CallToolResult unchanged; throws UpstreamFailureError / UpstreamTimeoutError, or ToolCallCancelledError once `options.cancellation` is cancelled. */
+  /**
+   * Resolves with the upstream's CallToolResult unchanged; throws UpstreamProtocolError (the upstream
+   * answered a JSON-RPC error: its code, message and data), UpstreamFailureError / UpstreamTimeoutError
+   * (UpstreamSessionClosedError when Tollgate dropped the session under the call), or
+   * ToolCallCancelledError once `options.cancellation` is cancelled.
+   */
   abstract callTool(upstream: Upstream, tool: string, args: Record<string, unknown>, options?: ToolCallOptions): Promise<Record<string, unknown>>;
   /** Drops pooled sessions of an upstream (changed or deleted). */
   abstract forget(upstreamId: string): Promise<void>;
