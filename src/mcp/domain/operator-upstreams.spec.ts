@@ -23,6 +23,8 @@ describe('parseOperatorUpstreams', () => {
     ['args not strings', [{ tenant_id: '*', name: 'a', command: 'x', args: [1] }], 'UPSTREAMS_FILE[0].args'],
     ['timeout out of range', [{ tenant_id: '*', name: 'a', url: 'http://x/mcp', timeout_ms: 5 }], 'UPSTREAMS_FILE[0].timeout_ms'],
     ['duplicate', [{ tenant_id: '*', name: 'a', url: 'http://x/mcp' }, { tenant_id: '*', name: 'a', url: 'http://y/mcp' }], 'UPSTREAMS_FILE[1].name'],
+    ['a header value Node cannot send', [{ tenant_id: '*', name: 'a', url: 'http://x/mcp', headers: { Authorization: 'Bearer s3cr\u20acT' } }], 'UPSTREAMS_FILE[0].headers.Authorization'],
+    ['a framing header', [{ tenant_id: '*', name: 'a', url: 'http://x/mcp', headers: { 'Content-Length': '5' } }], 'UPSTREAMS_FILE[0].headers.Content-Length'],
   ])('refuses %s', (_label, raw, field) => {
     let error: unknown;
     try {
@@ -32,5 +34,7 @@ describe('parseOperatorUpstreams', () => {
     }
     expect(error).toBeInstanceOf(ValidationFailedError);
     expect((error as ValidationFailedError).errors.map((e) => e.field)).toContain(field);
+    // Never the value (often a credential).
+    expect(JSON.stringify((error as ValidationFailedError).errors)).not.toContain('s3cr');
   });
 });

@@ -1,5 +1,5 @@
 import { ValidationFailedError, FieldError } from '../../shared/domain/domain-error';
-import { StdioCommand, UPSTREAM_NAME } from './upstream';
+import { StdioCommand, UPSTREAM_NAME, validateUpstreamHeaders } from './upstream';
 
 /** One entry of UPSTREAMS_FILE. `tenant_id: "*"` exposes the upstream to every tenant. */
 export interface OperatorUpstreamSpec {
@@ -44,7 +44,14 @@ export function parseOperatorUpstreams(raw: unknown): OperatorUpstreamSpec[] {
     const args = e.args ?? [];
     if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) errors.push({ field: at('args'), message: 'must be an array of strings' });
     const env = stringMap(e.env, at('env'), errors);
-    const headers = stringMap(e.headers, at('headers'), errors);
+    let headers = stringMap(e.headers, at('headers'), errors);
+    // The rules an admin's headers follow (names, RFC 9110 values): a value Node cannot send is refused here, not at the first call.
+    try {
+      headers = validateUpstreamHeaders(headers);
+    } catch (err) {
+      if (!(err instanceof ValidationFailedError)) throw err;
+      for (const fe of err.errors) errors.push({ field: `UPSTREAMS_FILE[${i}].${fe.field}`, message: fe.message });
+    }
     const timeout = e.timeout_ms ?? 30_000;
     if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 100 || timeout > 300_000) {
       errors.push({ field: at('timeout_ms'), message: 'must be an integer between 100 and 300000' });
