@@ -430,6 +430,25 @@ describe('Plans, rate limits, quotas and credits (e2e)', () => {
     ]);
   });
 
+  it('a plan changed by the billing webhook is announced after its commit: a read during the transaction does not keep the old plan', async () => {
+    const tenant = uniqueTenant('announce');
+    await setPlan(t, tenant, 'free');
+    const subs = t.app.get(SubscriptionsService);
+    const original = subs.change.bind(subs);
+    // A request of the tenant reads (and caches) its plan while the webhook's transaction is still open.
+    subs.change = async (...args: Parameters<SubscriptionsService['change']>) => {
+      await original(...args);
+      expect((await subs.planFor(tenant)).plan.id).toBe('free');
+    };
+    try {
+      const { raw, signature } = signed({ id: `evt_${randomBytes(6).toString('hex')}`, type: 'subscription.updated', data: { tenant_id: tenant, plan: 'roomy', status: 'active' } });
+      expect((await postWebhook(raw, signature)).body).toMatchObject({ status: 'processed' });
+    } finally {
+      subs.change = original;
+    }
+    expect((await subs.planFor(tenant)).plan.id).toBe('roomy');
+  });
+
   it('a plan change and an admission of the same tenant in flight do not deadlock (the tenant row is locked FOR NO KEY UPDATE)', async () => {
     const tenant = uniqueTenant('deadlock');
     await setPlan(t, tenant, 'free');

@@ -56,6 +56,8 @@ export class BillingWebhookService {
       }
       return true;
     });
+    // After the commit: a replica that read the plan during the transaction would otherwise keep the old one.
+    if (applied && event.type === 'subscription.updated') await this.subscriptions.announce(event.data.tenant_id);
     return { id: event.id, status: applied ? 'processed' : 'duplicate' };
   }
 }

@@ -92,8 +92,13 @@ export class SubscriptionsService {
         tx,
       );
     });
-    // Here and on every replica. (Inside an `outer` transaction this runs before its commit: a replica
-    // reading in between may keep the old plan for up to TTL_MS.)
-    await this.bus.publish({ kind: 'tenant_plan', id: tenantId });
+    // Here and on every replica, once committed: inside an `outer` transaction the caller announces the
+    // change after its commit (a replica reading in between would keep the old plan for up to TTL_MS).
+    if (!outer) await this.announce(tenantId);
+  }
+
+  /** Tells every replica (this one included) that the tenant's plan changed: call after the change committed. */
+  announce(tenantId: string): Promise<void> {
+    return this.bus.publish({ kind: 'tenant_plan', id: tenantId });
   }
 }
