@@ -259,6 +259,9 @@ describe('Upstream errors and sessions (e2e, REST mirror and /mcp â†’ Tollgate â
     const stored = await t.db.query(`SELECT tools FROM mcp_servers WHERE tenant_id = $1 AND name = 'json'`, [tenant]);
     const row = (stored[0].tools as { name: string; _meta?: unknown }[]).find((x) => x.name === 'image');
     expect(row?._meta).toEqual({ 'example.com/card': 'pixel', 'io.modelcontextprotocol/ui': { resourceUri: 'ui://image' } });
+    // The REST mirror shows the same (snake_case: `meta`).
+    const rest = await t.request({ method: 'GET', url: '/api/v1/mcp/tools/local__echo', headers: { 'x-api-key': key } });
+    expect(rest.body).toMatchObject({ icons: echo?.icons, execution: { taskSupport: 'forbidden' }, meta: { 'example.com/owner': 'team-a' } });
   });
 });
 

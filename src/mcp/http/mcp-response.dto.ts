@@ -21,6 +21,15 @@ export class ToolResponseDto {
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true })
   annotations?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ type: 'array', items: { type: 'object', additionalProperties: true }, description: "The upstream's icons for the tool (MCP `icons`)." })
+  icons?: Record<string, unknown>[];
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'MCP `execution` (e.g. task support).' })
+  execution?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: "The tool's MCP `_meta`, without the keys the MCP specification reserves." })
+  meta?: Record<string, unknown>;
 }
 
 export class ToolListResponseDto {

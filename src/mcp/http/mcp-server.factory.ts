@@ -210,6 +210,15 @@ export function isReservedMetaKey(key: string): boolean {
     .some((label) => label === 'modelcontextprotocol' || label === 'mcp');
 }
 
+/** A tool's `_meta` without the keys the MCP specification reserves (undefined when nothing is left). */
+export function toolMeta(t: ExposedTool): Record<string, unknown> | undefined {
+  let meta: Record<string, unknown> | undefined;
+  if (t._meta) {
+    for (const [key, value] of Object.entries(t._meta)) if (!isReservedMetaKey(key)) (meta ??= {})[key] = value;
+  }
+  return meta;
+}
+
 /**
  * A tool as tools/list gives it: the upstream's definition (icons, execution
  * and _meta included) under Tollgate's name, without the `_meta` keys the MCP
@@ -217,10 +226,7 @@ export function isReservedMetaKey(key: string): boolean {
  * Tollgate's). Built once per listed catalog and scope (mcpToolsOf).
  */
 export function toMcpTool(t: ExposedTool) {
-  let meta: Record<string, unknown> | undefined;
-  if (t._meta) {
-    for (const [key, value] of Object.entries(t._meta)) if (!isReservedMetaKey(key)) (meta ??= {})[key] = value;
-  }
+  const meta = toolMeta(t);
   return {
     name: t.name,
     ...(t.title ? { title: t.title } : {}),

@@ -3,6 +3,7 @@ import { IsInt, IsObject, IsOptional, IsString, IsUrl, Length, Matches, Max, Min
 import { IsBoundedJsonObject } from '../../shared/http/json-size.validator';
 import { IsOmittable } from '../../shared/http/validation';
 import { exposeTools, ExposedTool, Upstream } from '../domain/upstream';
+import { toolMeta } from './mcp-server.factory';
 
 export class RegisterUpstreamDto {
   @ApiProperty({ pattern: '^[a-z0-9-]{1,32}$', example: 'github', description: 'Prefix of the exposed tool names (<name>__<tool>).' })
@@ -64,6 +65,7 @@ export class CallToolDto {
 }
 
 export function toToolResponse(t: ExposedTool) {
+  const meta = toolMeta(t);
   return {
     name: t.name,
     ...(t.title ? { title: t.title } : {}),
@@ -72,6 +74,9 @@ export function toToolResponse(t: ExposedTool) {
     input_schema: t.inputSchema,
     ...(t.outputSchema ? { output_schema: t.outputSchema } : {}),
     ...(t.annotations ? { annotations: t.annotations } : {}),
+    ...(t.icons ? { icons: t.icons } : {}),
+    ...(t.execution ? { execution: t.execution } : {}),
+    ...(meta ? { meta } : {}),
   };
 }
 
