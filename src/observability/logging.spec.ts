@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config';
-import { createRootLogger, LogDestination, PinoNestLogger, RequestLog } from './logging';
+import { createRootLogger, loggedUrl, LogDestination, PinoNestLogger, RequestLog } from './logging';
 
 function capture(level = 'log') {
   const lines: Record<string, any>[] = [];
@@ -41,10 +41,18 @@ describe('RequestLog', () => {
       key_id: 'k1',
       res: { status: 200 },
       latency_ms: 1.235,
-      req: { method: 'GET', url: '/api/v1/mcp/tools?x=1', remote_address: '127.0.0.1' },
+      req: { method: 'GET', url: '/api/v1/mcp/tools?x=[redacted]', remote_address: '127.0.0.1' },
     });
     // An allow-list: credentials never reach the line (and there is nothing left to redact).
     expect(lines[0].req.headers).toEqual({ 'user-agent': 'agent/1.0' });
+  });
+
+  it('writes the names of query parameters, never their values (a key sent as ?api_key=… stays out of the log)', () => {
+    const { logger, lines } = capture();
+    new RequestLog(logger).completed(request({ url: '/api/v1/mcp/tools?api_key=tg_live_secretvalue&limit=5&flag' }), '/api/v1/mcp/tools', 401, 1, false);
+    expect(lines[0].req.url).toBe('/api/v1/mcp/tools?api_key=[redacted]&limit=[redacted]&flag=[redacted]');
+    expect(JSON.stringify(lines)).not.toContain('tg_live_secretvalue');
+    expect(loggedUrl('/health/live', '/health/live')).toBe('/health/live');
   });
 
   it('logs 4xx and aborted requests as warn, 5xx as error, and skips quiet routes only when they succeed', () => {

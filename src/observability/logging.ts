@@ -94,7 +94,7 @@ export class RequestLog {
         tenant_id: fields.agent?.tenantId ?? fields.principal?.tenantId,
         key_id: fields.agent?.keyId,
         user: fields.principal?.sub,
-        req: { id: String(request.id), method: request.method, url: request.url, remote_address: request.ip, headers: loggedHeaders(request.headers) },
+        req: { id: String(request.id), method: request.method, url: loggedUrl(request.url, path), remote_address: request.ip, headers: loggedHeaders(request.headers) },
         res: { status },
         latency_ms: Math.round(latencyMs * 1000) / 1000,
         ...(aborted ? { aborted: true } : {}),
@@ -162,4 +162,18 @@ function prettyAvailable(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The request's path, with the names of its query parameters but not their
+ * values: a client that puts its key in the query string (`?api_key=…`, a
+ * common mistake) must not have it written to the log.
+ */
+export function loggedUrl(url: string, path: string): string {
+  if (url.length === path.length) return url;
+  const query = url.slice(path.length + 1);
+  return `${path}?${query
+    .split('&')
+    .map((pair) => `${pair.split('=', 1)[0]}=[redacted]`)
+    .join('&')}`;
 }

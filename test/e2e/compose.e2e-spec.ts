@@ -22,6 +22,7 @@ interface Service {
   environment?: Record<string, string>;
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
+  stop_grace_period?: string;
   ports?: string[];
   volumes?: string[];
   restart?: string;
@@ -65,6 +66,15 @@ describe('docker-compose.yml (structure; Docker itself is not available here)', 
       expect(service(name).healthcheck?.test.length).toBeGreaterThan(0);
     }
     for (const r of REPLICAS) expect(service(r).healthcheck!.test.join(' ')).toContain('/health/ready');
+  });
+
+  it('gives the replicas time to drain on stop: longer than SHUTDOWN_TIMEOUT_MS + 5 s of refunds (Docker kills after 10 s by default)', () => {
+    for (const r of REPLICAS) {
+      const grace = /^(\d+)s$/.exec(service(r).stop_grace_period ?? '');
+      const timeout = Number(service(r).environment?.SHUTDOWN_TIMEOUT_MS ?? 10_000);
+      expect(grace).not.toBeNull();
+      expect(Number(grace![1]) * 1000).toBeGreaterThan(timeout + 5_000);
+    }
   });
 
   it('runs two identical replicas (same image and environment) reachable only through the load balancer', () => {
