@@ -254,7 +254,8 @@ async function withDatabase<T>(work: (url: string) => Promise<T>): Promise<T> {
 }
 
 async function withServices<T>(work: (services: CliServices) => Promise<T>): Promise<T> {
-  return withDatabase(async () => {
+  return withDatabase(async (url) => {
+    await assertReachable(url);
     const { openServices } = await import('./services');
     const services = await openServices(stderrLogger);
     try {
@@ -263,6 +264,25 @@ async function withServices<T>(work: (services: CliServices) => Promise<T>): Pro
       await services.close();
     }
   });
+}
+
+/**
+ * One connection attempt before the app context, whose TypeORM module retries
+ * for half a minute (right for a replica waiting for its database, not for a
+ * one-shot command): a database that cannot be reached is a clear error at once.
+ */
+async function assertReachable(url: string): Promise<void> {
+  const { Client } = await import('pg');
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+  } catch (err) {
+    const target = new URL(url);
+    // Host, port and database only: never the URL's password.
+    throw new DomainError('service_unavailable', `Cannot reach PostgreSQL at ${target.hostname}:${target.port || 5432}${target.pathname}: ${(err as Error).message}`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 function parsePositiveInt(raw: string): number {

@@ -39,6 +39,10 @@ describe('operator CLI (e2e, child process)', () => {
   });
 
   function cli(...args: string[]): Promise<CliResult> {
+    return cliWith({}, ...args);
+  }
+
+  function cliWith(overrides: Record<string, string>, ...args: string[]): Promise<CliResult> {
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'test',
@@ -48,6 +52,7 @@ describe('operator CLI (e2e, child process)', () => {
       DATA_DIR: dataDir,
       LOG_LEVEL: 'silent',
       ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+      ...overrides,
     };
     return new Promise((resolve) => {
       execFile(process.execPath, [CLI, ...args], { cwd: ROOT, env, timeout: TIMEOUT }, (err, stdout, stderr) => {
@@ -71,6 +76,15 @@ describe('operator CLI (e2e, child process)', () => {
     expect(r.json).toEqual({ applied: [] });
     expect(human.code).toBe(0);
     expect(human.stdout).toContain('up to date');
+  }, TIMEOUT);
+
+  it('a database that cannot be reached is service_unavailable at once (exit 1), naming host and port, never the password', async () => {
+    const res = await cliWith({ DATABASE_URL: 'postgres://postgres:s3cretpw@127.0.0.1:1/nowhere' }, 'tenant', 'create', uniqueTenant('cli-down'), '--json');
+    expect(res.code).toBe(1);
+    expect(res.json).toMatchObject({ error: { code: 'service_unavailable', message: expect.stringContaining('127.0.0.1:1/nowhere') } });
+    expect(res.stdout + res.stderr).not.toContain('s3cretpw');
+    // Without the probe, TypeORM retried for half a minute ("Unable to connect to the database. Retrying (n)...").
+    expect(res.stderr).not.toMatch(/Retrying/);
   }, TIMEOUT);
 
   it('tenant create: creates the tenant on the plan, idempotently', async () => {
