@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } f
 import { HealthCheckError, HealthCheckResult, HealthCheckService, HealthIndicatorFunction, HealthIndicatorResult, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
+import { CircuitBreaker } from '../mcp/domain/circuit-breaker';
 import { InFlightRequests } from '../observability/http-instrumentation';
 import { LivenessResponseDto, ReadinessResponseDto } from './health.dto';
 import { RedisHealthIndicator } from './redis.health';
@@ -24,6 +25,7 @@ export class HealthController {
     private readonly redis: RedisHealthIndicator,
     private readonly dataSource: DataSource,
     private readonly inFlight: InFlightRequests,
+    private readonly circuits: CircuitBreaker,
   ) {}
 
   @Get('live')
@@ -47,6 +49,12 @@ export class HealthController {
       () => this.migrations(),
     ];
     if (this.redis.configured) checks.push(() => this.redis.pingCheck('redis', CHECK_TIMEOUT_MS));
+    // Upstreams are reported, never a reason to be unready: one tenant's dead upstream must not take the
+    // replica (and every tenant) out of the load balancer; its calls fail fast through its open circuit.
+    checks.push(async () => {
+      const { open, failing } = this.circuits.summary(Date.now());
+      return { upstreams: { status: 'up', open_circuits: open, failing } } as HealthIndicatorResult;
+    });
     try {
       return await this.health.check(checks);
     } catch (err) {

@@ -46,5 +46,7 @@ import { TypeOrmUpstreamRepository } from './infrastructure/typeorm-upstream.rep
     { provide: UpstreamConnector, useClass: SdkUpstreamConnector },
     { provide: OperatorUpstreamProvider, useClass: FileOperatorUpstreams },
   ],
+  // The circuits, for readiness (health).
+  exports: [CircuitBreaker],
 })
 export class McpModule {}

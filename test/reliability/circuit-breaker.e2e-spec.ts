@@ -58,6 +58,10 @@ describe('circuit breaker on a dead upstream', () => {
     // Not admitted: no charge, no refund, no quota taken.
     expect(await ledgerRows()).toEqual(ledgerBefore);
     expect(await quota()).toBe(quotaBefore);
+    // Readiness reports the open circuit and stays ready (a dead upstream does not take the replica out).
+    const ready = await t.request({ method: 'GET', url: '/health/ready' });
+    expect(ready.status).toBe(200);
+    expect(ready.body.details.upstreams).toEqual({ status: 'up', open_circuits: 1, failing: 0 });
 
     await fake.start();
     // Cooldown, measured from the call that opened the circuit.

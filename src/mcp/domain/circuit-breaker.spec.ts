@@ -49,4 +49,17 @@ describe('CircuitBreaker', () => {
     b.abandon('closed-upstream'); // nothing to hand back: no entry is made
     expect(b.state('closed-upstream', 0)).toEqual({ state: 'closed', failures: 0, retryInMs: 0 });
   });
+
+  it('summarises open (or half-open) and failing circuits', () => {
+    const b = new CircuitBreaker(2, 1_000);
+    expect(b.summary(0)).toEqual({ open: 0, failing: 0 });
+    b.failure('a', 0);
+    b.failure('b', 0);
+    b.failure('b', 0);
+    expect(b.summary(10)).toEqual({ open: 1, failing: 1 });
+    expect(b.summary(2_000)).toEqual({ open: 1, failing: 1 }); // b half-open
+    b.success('b');
+    b.success('a');
+    expect(b.summary(2_000)).toEqual({ open: 0, failing: 0 });
+  });
 });

@@ -65,6 +65,17 @@ export class CircuitBreaker {
     this.entries.set(id, e);
   }
 
+  /** How many upstreams have an open (or half-open) circuit, and how many are failing but still closed. */
+  summary(now: number): { open: number; failing: number } {
+    let open = 0;
+    let failing = 0;
+    for (const id of this.entries.keys()) {
+      if (this.state(id, now).state === 'closed') failing++;
+      else open++;
+    }
+    return { open, failing };
+  }
+
   state(id: string, now: number): CircuitState {
     const e = this.entries.get(id);
     if (!e || e.openedAt === null) return { state: 'closed', failures: e?.failures ?? 0, retryInMs: 0 };
