@@ -5,18 +5,16 @@
  * refuses its escape, and text silently stores U+FFFD instead, so whatever
  * was hashed before the insert no longer matches the row.
  */
-// eslint-disable-next-line no-control-regex -- U+0000 is exactly what is looked for
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /** `value` with U+0000 and lone surrogates replaced by U+FFFD (what PostgreSQL's text would keep). */
 export function storableText(value: string): string {
-  UNSTORABLE.lastIndex = 0;
-  return UNSTORABLE.test(value) ? value.replace(UNSTORABLE, '\ufffd') : value;
+  const wellFormed = value.toWellFormed();
+  return wellFormed.includes('\u0000') ? wellFormed.replaceAll('\u0000', '\ufffd') : wellFormed;
 }
 
 /** Whether `value` holds a lone surrogate: valid JSON, but not Unicode text. */
 export function hasLoneSurrogate(value: string): boolean {
-  return /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value);
+  return !value.isWellFormed();
 }
 
 /** The first `max` UTF-16 units of `value`, never ending inside a surrogate pair. */
