@@ -5,6 +5,7 @@ import { AppConfig } from '../../config/app-config';
 import type { Actor, RequestMeta } from '../../shared/domain/actor';
 import { ValidationFailedError } from '../../shared/domain/domain-error';
 import { InvalidationBus } from '../../shared/domain/invalidation-bus';
+import { TenantCache } from '../../shared/domain/tenant-cache';
 import { TransactionContext, UnitOfWork } from '../../shared/domain/unit-of-work';
 import { CreditLedgerRepository, CreditTransaction, CreditType, ToolPriceRepository } from '../domain/billing.repositories';
 
@@ -17,9 +18,8 @@ const PRICE_TTL_MS = 5_000;
  */
 @Injectable()
 export class CreditsService {
-  private readonly priceCache = new Map<string, { prices: Map<string, number>; at: number }>();
-  /** Advanced by every price invalidation: a lookup in flight across one is not cached (as KeyCache). */
-  private priceInvalidations = 0;
+  /** Each tenant's prices, dropped on every replica when one is set (TenantCache). */
+  private readonly priceCache: TenantCache<Map<string, number>>;
 
   constructor(
     private readonly ledger: CreditLedgerRepository,
@@ -29,11 +29,7 @@ export class CreditsService {
     private readonly config: AppConfig,
     private readonly bus: InvalidationBus,
   ) {
-    bus.subscribe('tenant_prices', (tenantId) => {
-      this.priceInvalidations++;
-      if (tenantId === null) this.priceCache.clear();
-      else this.priceCache.delete(tenantId);
-    });
+    this.priceCache = new TenantCache(bus, 'tenant_prices', PRICE_TTL_MS, (tenantId) => this.prices.prices(tenantId));
   }
 
   balance(tenantId: string): Promise<number> {
@@ -49,13 +45,7 @@ export class CreditsService {
   }
 
   async priceOf(tenantId: string, tool: string): Promise<number> {
-    let hit = this.priceCache.get(tenantId);
-    if (!hit || Date.now() - hit.at > PRICE_TTL_MS) {
-      const generation = this.priceInvalidations;
-      hit = { prices: await this.prices.prices(tenantId), at: Date.now() };
-      if (generation === this.priceInvalidations) this.priceCache.set(tenantId, hit);
-    }
-    return hit.prices.get(tool) ?? this.config.defaultToolPrice;
+    return (await this.priceCache.get(tenantId)).get(tool) ?? this.config.defaultToolPrice;
   }
 
   async listPrices(tenantId: string): Promise<{ default: number; tools: Record<string, number> }> {

@@ -5,6 +5,7 @@ import { AppConfig } from '../../config/app-config';
 import type { Actor, RequestMeta } from '../../shared/domain/actor';
 import { Clock } from '../../shared/domain/clock';
 import { InvalidationBus } from '../../shared/domain/invalidation-bus';
+import { TenantCache } from '../../shared/domain/tenant-cache';
 import { TransactionContext, UnitOfWork } from '../../shared/domain/unit-of-work';
 import { SubscriptionRepository } from '../domain/billing.repositories';
 import { monthWindow, Plan, PlanCatalog, SubscriptionStatus } from '../domain/plan';
@@ -24,12 +25,8 @@ const TTL_MS = 5_000;
 @Injectable()
 export class SubscriptionsService {
   readonly catalog: PlanCatalog;
-  private readonly cache = new Map<string, { value: TenantPlan; at: number }>();
-  /**
-   * Advanced by every invalidation (one tenant's or all): a lookup that started
-   * before one may have read the old subscription, so it is not cached (see planFor).
-   */
-  private invalidations = 0;
+  /** Each tenant's plan, dropped on every replica when it changes (TenantCache: a read racing a change is not kept). */
+  private readonly plans: TenantCache<TenantPlan>;
 
   constructor(
     private readonly subscriptions: SubscriptionRepository,
@@ -40,27 +37,19 @@ export class SubscriptionsService {
     private readonly credits: CreditsService,
     private readonly clock: Clock,
   ) {
-    bus.subscribe('tenant_plan', (tenantId) => {
-      this.invalidations++;
-      if (tenantId === null) this.cache.clear();
-      else this.cache.delete(tenantId);
-    });
+    this.plans = new TenantCache(bus, 'tenant_plan', TTL_MS, (tenantId) => this.readPlan(tenantId));
     this.catalog = PlanCatalog.fromOverrides(config.plansFile ? JSON.parse(readFileSync(config.plansFile, 'utf8')) : null);
   }
 
-  async planFor(tenantId: string): Promise<TenantPlan> {
-    const hit = this.cache.get(tenantId);
-    if (hit && Date.now() - hit.at < TTL_MS) return hit.value;
-    // Read before the lookup: if a plan change is invalidated while it is in flight, the row read may
-    // predate it, and caching it would keep the old plan for TTL_MS. The caller still gets it (its
-    // request started before the change); the next one reads again.
-    const generation = this.invalidations;
+  planFor(tenantId: string): Promise<TenantPlan> {
+    return this.plans.get(tenantId);
+  }
+
+  private async readPlan(tenantId: string): Promise<TenantPlan> {
     const sub = await this.subscriptions.find(tenantId);
     const subscribedPlanId = sub?.planId ?? 'free';
     const status = sub?.status ?? 'active';
-    const value = { plan: this.catalog.effective(subscribedPlanId, status), subscribedPlanId, status };
-    if (generation === this.invalidations) this.cache.set(tenantId, { value, at: Date.now() });
-    return value;
+    return { plan: this.catalog.effective(subscribedPlanId, status), subscribedPlanId, status };
   }
 
   /** Changes a tenant's plan (billing webhook, operator CLI); audited in the same transaction. */
